@@ -70,7 +70,7 @@ class Permissions(BaseModel):
     @classmethod
     def _env_names(cls, value: list[str]) -> list[str]:
         for item in value:
-            if not ENV_NAME_PATTERN.match(item):
+            if not ENV_NAME_PATTERN.fullmatch(item):
                 raise ValueError(f"secret {item!r} is not an environment variable name")
         return value
 
@@ -88,7 +88,7 @@ class Param(BaseModel):
     @field_validator("name")
     @classmethod
     def _env_name(cls, value: str) -> str:
-        if not ENV_NAME_PATTERN.match(value):
+        if not ENV_NAME_PATTERN.fullmatch(value):
             raise ValueError(f"parameter {value!r} is not a valid environment variable name")
         return value
 
@@ -114,7 +114,7 @@ class WorkflowConfig(BaseModel):
     @classmethod
     def _env_keys(cls, value: dict[str, str]) -> dict[str, str]:
         for key in value:
-            if not ENV_NAME_PATTERN.match(key):
+            if not ENV_NAME_PATTERN.fullmatch(key):
                 raise ValueError(f"environment variable name {key!r} is not valid")
         return value
 

@@ -1,0 +1,190 @@
+"""The run flow: load a workflow, record the run, execute it, classify a failure, finish the row."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from workflow_agent.core.errors import ValidationError
+from workflow_agent.core.settings import Settings
+from workflow_agent.core.types import (
+    ENV_NAME_PATTERN,
+    ExecutionRecord,
+    FailureClass,
+    Language,
+    RunStatus,
+    Workflow,
+)
+from workflow_agent.execution.classify import Diagnosis, classify_failure
+from workflow_agent.execution.redact import redact_text, secret_values
+from workflow_agent.execution.runner import CaptureSpec, OutputSink, ProcessResult, ProcessSpec, run_process
+from workflow_agent.storage.history import HistoryStore
+from workflow_agent.storage.workflows import WorkflowStore
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    record: ExecutionRecord
+    result: ProcessResult
+    diagnosis: Diagnosis | None
+
+
+def parse_assignments(items: list[str], what: str) -> dict[str, str]:
+    """KEY=VAL pairs from the command line, with names checked as environment variable names."""
+    parsed: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not ENV_NAME_PATTERN.fullmatch(key):
+            raise ValidationError(
+                f"{what} {item!r} is not KEY=VALUE",
+                hint="Names use letters, digits and '_', e.g. TARGET=/tmp/out.",
+            )
+        parsed[key] = value
+    return parsed
+
+
+def resolve_params(workflow: Workflow, given: Mapping[str, str]) -> dict[str, str]:
+    """Declared defaults, then the given values; unknown or missing required ones are refused."""
+    declared = {p.name: p for p in workflow.config.params}
+    if declared:
+        unknown = sorted(set(given) - set(declared))
+        if unknown:
+            raise ValidationError(
+                f"{workflow.name} has no parameter {', '.join(unknown)}",
+                hint=f"Its parameters: {', '.join(sorted(declared))}.",
+            )
+    values = {name: p.default for name, p in declared.items() if p.default is not None}
+    values.update(given)
+    missing = sorted(name for name, p in declared.items() if p.required and name not in values)
+    if missing:
+        raise ValidationError(
+            f"{workflow.name} needs parameter {', '.join(missing)}",
+            hint=f"Pass it with --param {missing[0]}=VALUE.",
+        )
+    return values
+
+
+def interpreter(language: Language) -> list[str]:
+    if language is Language.PYTHON:
+        return [shutil.which("python3") or sys.executable, "-u"]
+    return [shutil.which("bash") or "/bin/bash"]
+
+
+def build_env(
+    base: Mapping[str, str], workflow: Workflow, params: Mapping[str, str], run_id: int
+) -> dict[str, str]:
+    env = dict(base)
+    env.update(workflow.config.env_vars)
+    env.update(params)
+    env.update(
+        {
+            "WORKFLOW_NAME": workflow.name,
+            "WORKFLOW_VERSION": str(workflow.config.version),
+            "WORKFLOW_RUN_ID": str(run_id),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+def _status(result: ProcessResult) -> RunStatus:
+    if result.cancelled:
+        return RunStatus.CANCELLED
+    if result.timed_out:
+        return RunStatus.TIMEOUT
+    return RunStatus.SUCCESS if result.exit_code == 0 else RunStatus.FAILED
+
+
+def _error_message(result: ProcessResult, timeout: float) -> str | None:
+    if result.cancelled:
+        return "cancelled by the user"
+    if result.timed_out:
+        return f"timed out after {timeout:g}s; the whole process tree was killed"
+    if result.signal is not None:
+        return f"killed by signal {result.signal}"
+    if result.exit_code:
+        return f"exited with code {result.exit_code}"
+    return None
+
+
+def run_workflow(
+    store: WorkflowStore,
+    history: HistoryStore,
+    settings: Settings,
+    name: str,
+    *,
+    params: Mapping[str, str] | None = None,
+    workdir: Path | None = None,
+    timeout: float | None = None,
+    sink: OutputSink | None = None,
+    trigger: str = "manual",
+    base_env: Mapping[str, str] | None = None,
+) -> RunOutcome:
+    """Run a saved workflow once and record it. No model is involved."""
+    workflow = store.load(name)
+    values = resolve_params(workflow, params or {})
+    cwd = (workdir or Path(workflow.config.workdir or os.getcwd())).expanduser()
+    if not cwd.is_dir():
+        raise ValidationError(f"working directory {cwd} does not exist")
+    limit = float(timeout if timeout is not None else workflow.config.timeout)
+    run_id = history.start_execution(workflow.name, version=workflow.config.version, trigger=trigger)
+    env = build_env(os.environ if base_env is None else base_env, workflow, values, run_id)
+    secrets = secret_values(env, workflow.config.permissions.secrets)
+    spec = ProcessSpec(
+        argv=[*interpreter(workflow.config.language), str(store.code_path(workflow.config))],
+        env=env,
+        cwd=cwd,
+        timeout=limit,
+    )
+    capture = CaptureSpec(
+        head=settings.capture_head,
+        tail=settings.capture_tail,
+        log_dir=settings.logs_dir,
+        log_prefix=f"{run_id:08d}-{workflow.name}",
+        log_limit=settings.log_limit,
+        secrets=tuple(secrets),
+    )
+    try:
+        result = run_process(spec, capture, sink=sink)
+    except OSError as exc:
+        history.finish_execution(
+            run_id,
+            status=RunStatus.FAILED,
+            exit_code=None,
+            duration=0.0,
+            stdout="",
+            stderr="",
+            error_message=f"could not start the workflow: {exc}",
+            failure_class=FailureClass.OTHER,
+        )
+        raise ValidationError(f"could not start {workflow.name}: {exc}") from None
+    status = _status(result)
+    diagnosis = None
+    if status in (RunStatus.FAILED, RunStatus.TIMEOUT):
+        diagnosis = classify_failure(
+            result.stderr.text,
+            result.stdout.text,
+            exit_code=result.exit_code,
+            timed_out=result.timed_out,
+            signal=result.signal,
+        )
+    message = _error_message(result, limit)
+    if result.notes:
+        message = "; ".join(filter(None, [message, *result.notes]))
+    log_path = result.stdout.log_path or result.stderr.log_path
+    record = history.finish_execution(
+        run_id,
+        status=status,
+        exit_code=result.exit_code,
+        duration=result.duration,
+        stdout=result.stdout.text,
+        stderr=result.stderr.text,
+        error_message=redact_text(message, secrets) if message else None,
+        failure_class=diagnosis.failure_class if diagnosis else None,
+        log_path=str(log_path.parent / log_path.name.rsplit(".", 2)[0]) if log_path else None,
+    )
+    return RunOutcome(record=record, result=result, diagnosis=diagnosis)

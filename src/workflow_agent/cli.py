@@ -1,0 +1,245 @@
+"""The `workflow` command line. Thin: parse, call the app layer, render, map errors to exit codes.
+
+Only typer and the standard library are imported at start-up; every command imports what it
+needs, so `workflow --help` and `workflow list` stay fast and never load a model library.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+app = typer.Typer(
+    name="workflow",
+    help="Teach, run and remember your routine jobs. State lives in $WORKFLOW_HOME (default ~/workflows).",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Answer yes to questions.")]
+NoInputOpt = Annotated[bool, typer.Option("--no-input", help="Never ask; fail instead of prompting.")]
+
+
+def _exit(code: int) -> NoReturn:
+    raise typer.Exit(code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from workflow_agent import __version__
+
+        typer.echo(f"workflow {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """Teach, run and remember your routine jobs."""
+
+
+@app.command()
+def add(
+    name: Annotated[str, typer.Argument(help="Name for the workflow: lowercase letters, digits, - and _.")],
+    source: Annotated[str | None, typer.Argument(help="'-' to read the script from standard input.")] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", "-f", help="Script file to add ('-' for stdin).")
+    ] = None,
+    language: Annotated[
+        str | None, typer.Option("--language", "-l", help="bash or python (default: guess).")
+    ] = None,
+    description: Annotated[str, typer.Option("--description", "-d", help="What the workflow does.")] = "",
+    timeout: Annotated[int, typer.Option("--timeout", help="Seconds before the run is killed.", min=1)] = 300,
+    env: Annotated[
+        list[str] | None, typer.Option("--env", "-e", help="KEY=VAL for the script's environment.")
+    ] = None,
+    workdir: Annotated[
+        str | None, typer.Option("--workdir", help="Directory to run in (default: where you run it).")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Add a script you already have as a named workflow (no model needed)."""
+    from workflow_agent.commands.manage import add_workflow
+
+    add_workflow(name, source, file, language, description, timeout, env or [], workdir, json_out)
+
+
+@app.command("list")
+def list_(json_out: JsonOpt = False) -> None:
+    """List your workflows with their last run."""
+    from workflow_agent.commands.manage import list_workflows
+
+    list_workflows(json_out)
+
+
+@app.command()
+def show(name: str, json_out: JsonOpt = False) -> None:
+    """Show a workflow's settings and code."""
+    from workflow_agent.commands.manage import show_workflow
+
+    show_workflow(name, json_out)
+
+
+@app.command()
+def edit(
+    name: str,
+    file: Annotated[
+        Path | None, typer.Option("--file", "-f", help="Take the new code from this file ('-' for stdin).")
+    ] = None,
+    no_input: NoInputOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Edit a workflow's code in $EDITOR (or from --file) and save it as a new version."""
+    from workflow_agent.commands.manage import edit_workflow
+
+    edit_workflow(name, file, no_input, json_out)
+
+
+@app.command()
+def delete(name: str, yes: YesOpt = False, json_out: JsonOpt = False) -> None:
+    """Delete a workflow and its versions (its run history is kept)."""
+    from workflow_agent.commands.manage import delete_workflow
+
+    delete_workflow(name, yes, json_out)
+
+
+@app.command("run")
+def run_(
+    name: str,
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="KEY=VAL, passed as an environment variable.")
+    ] = None,
+    workdir: Annotated[Path | None, typer.Option("--workdir", "-C", help="Directory to run in.")] = None,
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", help="Override the timeout (seconds).", min=0.01)
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not stream the output live.")] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the run record as JSON (live output goes to stderr).")
+    ] = False,
+) -> None:
+    """Run a workflow with live output; the run is recorded in history."""
+    from workflow_agent.commands.runs import run_command
+
+    _exit(run_command(name, param or [], workdir, timeout, quiet, json_out))
+
+
+@app.command()
+def history(
+    name: Annotated[str | None, typer.Argument(help="Only this workflow.")] = None,
+    status: Annotated[
+        str | None,
+        typer.Option("--status", help="success, failed, timeout, cancelled, interrupted, refused, running."),
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="ISO date/time, or an age like 30m, 12h, 7d.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="Show at most this many runs.", min=1)] = 20,
+    grep: Annotated[
+        str | None,
+        typer.Option("--grep", help="Only runs whose output or error contains TEXT (case-insensitive)."),
+    ] = None,
+    run_id: Annotated[int | None, typer.Option("--id", help="Show one run in full, with its output.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Show past runs, newest first."""
+    from workflow_agent.commands.runs import show_history
+
+    show_history(name, status, since, limit, grep, run_id, json_out)
+
+
+@app.command()
+def stats(
+    name: Annotated[str | None, typer.Argument(help="Only this workflow.")] = None,
+    window: Annotated[int, typer.Option("--window", help="Runs in the trend window.", min=1)] = 20,
+    json_out: JsonOpt = False,
+) -> None:
+    """Runs, success rate, durations (mean, p50, p95), last failure and recent trend."""
+    from workflow_agent.commands.runs import show_stats
+
+    show_stats(name, window, json_out)
+
+
+@app.command()
+def versions(name: str, json_out: JsonOpt = False) -> None:
+    """List a workflow's saved versions."""
+    from workflow_agent.commands.manage import show_versions
+
+    show_versions(name, json_out)
+
+
+@app.command()
+def diff(
+    name: str,
+    a: Annotated[int | None, typer.Argument(help="Older version (default: the one before B).")] = None,
+    b: Annotated[int | None, typer.Argument(help="Newer version (default: current).")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Show what changed between two versions."""
+    from workflow_agent.commands.manage import show_diff
+
+    show_diff(name, a, b, json_out)
+
+
+@app.command()
+def rollback(name: str, version: int, json_out: JsonOpt = False) -> None:
+    """Make an earlier version current again (saved as a new version; nothing is lost)."""
+    from workflow_agent.commands.manage import rollback_workflow
+
+    rollback_workflow(name, version, json_out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code; every error is mapped here, once."""
+    from workflow_agent.core.errors import EXIT_CANCELLED, WorkflowError
+
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        result = app(args=args, prog_name="workflow", standalone_mode=False)
+    except WorkflowError as exc:
+        _error(exc.message, exc.hint)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        _error("cancelled", None)
+        return EXIT_CANCELLED
+    except typer.Abort:
+        _error("cancelled", None)
+        return EXIT_CANCELLED
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except Exception as exc:
+        usage = _usage_error(exc)
+        if usage is None:
+            raise
+        return usage
+    return int(result) if isinstance(result, int) else 0
+
+
+def _usage_error(exc: Exception) -> int | None:
+    from typer._click.exceptions import ClickException
+
+    if isinstance(exc, ClickException):
+        exc.show()
+        return exc.exit_code
+    return None
+
+
+def _error(message: str, hint: str | None) -> None:
+    sys.stderr.write(f"error: {message}\n")
+    if hint:
+        sys.stderr.write(f"{hint}\n")
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

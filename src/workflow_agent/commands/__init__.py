@@ -1,0 +1,1 @@
+"""Command bodies behind cli.py: each reads input, calls storage or the app layer, and renders."""

@@ -1,0 +1,127 @@
+"""Per-workflow statistics computed in SQL, fast on millions of rows.
+
+Counts and means come from one pass over a covering index; percentiles are read straight off
+the (workflow_name, duration) index with OFFSET, so nothing is sorted in Python.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+SUCCESS = "success"
+FAILURES = ("failed", "timeout", "interrupted")
+
+
+@dataclass
+class LastFailure:
+    id: int
+    started_at: str
+    status: str
+    failure_class: str | None
+    message: str | None
+
+
+@dataclass
+class WorkflowStats:
+    workflow_name: str
+    runs: int
+    successes: int
+    failures: int
+    cancelled: int
+    refused: int
+    running: int
+    success_rate: float | None
+    mean_duration: float | None
+    p50_duration: float | None
+    p95_duration: float | None
+    last_run_at: str | None
+    last_failure: LastFailure | None
+    trend: list[str] = field(default_factory=list)  # statuses of the last runs, oldest first
+    trend_success_rate: float | None = None
+    previous_success_rate: float | None = None  # the window before the trend window
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _percentile(conn: sqlite3.Connection, name: str, count: int, fraction: float) -> float | None:
+    if count == 0:
+        return None
+    # Nearest-rank percentile.
+    rank = max(1, min(count, int(fraction * count + 0.999999)))
+    row = conn.execute(
+        "SELECT duration FROM executions INDEXED BY idx_executions_duration "
+        "WHERE workflow_name = ? AND duration IS NOT NULL ORDER BY duration LIMIT 1 OFFSET ?",
+        (name, rank - 1),
+    ).fetchone()
+    return float(row[0]) if row else None
+
+
+def _rate(statuses: list[str]) -> float | None:
+    finished = [s for s in statuses if s not in ("running", "refused")]
+    return sum(s == SUCCESS for s in finished) / len(finished) if finished else None
+
+
+def compute_stats(
+    conn: sqlite3.Connection, workflow_name: str | None, *, trend_window: int
+) -> list[WorkflowStats]:
+    where, args = ("WHERE workflow_name = ?", [workflow_name]) if workflow_name is not None else ("", [])
+    totals = conn.execute(
+        "SELECT workflow_name, status, count(*), sum(duration), count(duration) "
+        f"FROM executions INDEXED BY idx_executions_stats {where} GROUP BY workflow_name, status",
+        args,
+    ).fetchall()
+    per_name: dict[str, dict[str, tuple[int, float, int]]] = {}
+    for name, status, count, total, timed in totals:
+        per_name.setdefault(name, {})[status] = (int(count), float(total or 0.0), int(timed))
+    result: list[WorkflowStats] = []
+    for name in sorted(per_name):
+        by_status = per_name[name]
+        runs = sum(c for c, _, _ in by_status.values())
+        timed_runs = sum(t for _, _, t in by_status.values())
+        total_duration = sum(d for _, d, _ in by_status.values())
+
+        def count(*statuses: str, _by: dict[str, tuple[int, float, int]] = by_status) -> int:
+            return sum(_by.get(s, (0, 0.0, 0))[0] for s in statuses)
+
+        successes, failures = count(SUCCESS), count(*FAILURES)
+        finished = runs - count("running", "refused")
+        recent = [
+            row[0]
+            for row in conn.execute(
+                "SELECT status FROM executions WHERE workflow_name = ? ORDER BY id DESC LIMIT ?",
+                (name, 2 * trend_window),
+            )
+        ]
+        last = conn.execute(
+            "SELECT id, started_at, status, failure_class, error_message FROM executions "
+            "WHERE workflow_name = ? AND status IN (?, ?, ?) ORDER BY id DESC LIMIT 1",
+            (name, *FAILURES),
+        ).fetchone()
+        last_run = conn.execute(
+            "SELECT started_at FROM executions WHERE workflow_name = ? ORDER BY id DESC LIMIT 1", (name,)
+        ).fetchone()
+        trend = list(reversed(recent[:trend_window]))
+        result.append(
+            WorkflowStats(
+                workflow_name=name,
+                runs=runs,
+                successes=successes,
+                failures=failures,
+                cancelled=count("cancelled"),
+                refused=count("refused"),
+                running=count("running"),
+                success_rate=successes / finished if finished else None,
+                mean_duration=total_duration / timed_runs if timed_runs else None,
+                p50_duration=_percentile(conn, name, timed_runs, 0.50),
+                p95_duration=_percentile(conn, name, timed_runs, 0.95),
+                last_run_at=last_run[0] if last_run else None,
+                last_failure=LastFailure(*last) if last else None,
+                trend=trend,
+                trend_success_rate=_rate(trend),
+                previous_success_rate=_rate(recent[trend_window:]),
+            )
+        )
+    return result
