@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,7 +132,10 @@ def run_workflow(
     if not cwd.is_dir():
         raise ValidationError(f"working directory {cwd} does not exist")
     limit = float(timeout if timeout is not None else workflow.config.timeout)
-    run_id = history.start_execution(workflow.name, version=workflow.config.version, trigger=trigger)
+    token = uuid.uuid4().hex
+    run_id = history.start_execution(
+        workflow.name, version=workflow.config.version, trigger=trigger, run_token=token
+    )
     env = build_env(os.environ if base_env is None else base_env, workflow, values, run_id)
     secrets = secret_values(env, workflow.config.permissions.secrets)
     spec = ProcessSpec(
@@ -139,6 +143,7 @@ def run_workflow(
         env=env,
         cwd=cwd,
         timeout=limit,
+        token=token,
     )
     capture = CaptureSpec(
         head=settings.capture_head,
@@ -164,19 +169,35 @@ def run_workflow(
         raise ValidationError(f"could not start {workflow.name}: {exc}") from None
     status = _status(result)
     diagnosis = None
-    if status in (RunStatus.FAILED, RunStatus.TIMEOUT):
-        diagnosis = classify_failure(
-            result.stderr.text,
-            result.stdout.text,
-            exit_code=result.exit_code,
-            timed_out=result.timed_out,
-            signal=result.signal,
-        )
+    try:
+        if status in (RunStatus.FAILED, RunStatus.TIMEOUT):
+            diagnosis = classify_failure(
+                result.stderr.text,
+                result.stdout.text,
+                exit_code=result.exit_code,
+                timed_out=result.timed_out,
+                signal=result.signal,
+            )
+    finally:
+        record = _finish(history, run_id, result, status, diagnosis, limit, secrets)
+    return RunOutcome(record=record, result=result, diagnosis=diagnosis)
+
+
+def _finish(
+    history: HistoryStore,
+    run_id: int,
+    result: ProcessResult,
+    status: RunStatus,
+    diagnosis: Diagnosis | None,
+    limit: float,
+    secrets: list[str],
+) -> ExecutionRecord:
+    """Finalise the row; runs even when classification fails, so the result is never lost."""
     message = _error_message(result, limit)
     if result.notes:
         message = "; ".join(filter(None, [message, *result.notes]))
     log_path = result.stdout.log_path or result.stderr.log_path
-    record = history.finish_execution(
+    return history.finish_execution(
         run_id,
         status=status,
         exit_code=result.exit_code,
@@ -187,4 +208,3 @@ def run_workflow(
         failure_class=diagnosis.failure_class if diagnosis else None,
         log_path=str(log_path.parent / log_path.name.rsplit(".", 2)[0]) if log_path else None,
     )
-    return RunOutcome(record=record, result=result, diagnosis=diagnosis)

@@ -9,6 +9,7 @@ import typer
 
 from workflow_agent.core.errors import Cancelled, ValidationError
 from workflow_agent.core.settings import Settings, load_settings
+from workflow_agent.execution.proctree import kill_orphans
 from workflow_agent.storage.history import HistoryStore
 from workflow_agent.storage.workflows import WorkflowStore
 
@@ -22,7 +23,8 @@ def store() -> WorkflowStore:
 
 
 def history() -> HistoryStore:
-    return HistoryStore(settings().history_path)
+    # Whatever a crashed run left running is killed when its row is found dead.
+    return HistoryStore(settings().history_path, on_interrupted=kill_orphans)
 
 
 def confirm(question: str, *, yes: bool, no_input: bool = False, flag: str = "--yes") -> None:

@@ -55,6 +55,15 @@ def signal_tree(pgid: int, token: str, sig: int) -> int:
     return sent
 
 
+def kill_orphans(token: str) -> int:
+    """SIGKILL what is left of a run whose `workflow` process died (found by its token)."""
+    pids = marked_processes(token)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    return len(pids)
+
+
 def kill_tree(pgid: int, token: str, *, grace: float, reap: Callable[[], object] = lambda: None) -> int:
     """SIGTERM, wait up to ``grace`` seconds, then SIGKILL until nothing of the run is left.
 

@@ -35,6 +35,8 @@ class ProcessSpec:
     timeout: float | None = None
     kill_grace: float = 2.0
     preexec: Callable[[], None] | None = None
+    # Marks every process of the run (see proctree); recorded so a crashed run can be cleaned up later.
+    token: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
 @dataclass(frozen=True)
@@ -141,7 +143,7 @@ def run_process(
     on_start: Callable[[int], None] | None = None,
 ) -> ProcessResult:
     """Run ``spec`` to completion, timeout or Ctrl-C; the whole process tree is gone on return."""
-    token = uuid.uuid4().hex
+    token = spec.token
 
     def preexec() -> None:
         proctree.die_with_parent()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -35,8 +35,10 @@ def _iso(moment: datetime) -> str:
 class HistoryStore:
     """Reads and writes history.db. One instance per process; not shared across threads."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, on_interrupted: Callable[[str], object] | None = None) -> None:
+        """``on_interrupted`` gets the run token of each run found dead, to clean up what it left running."""
         self.path = path
+        self._on_interrupted = on_interrupted
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
@@ -77,13 +79,19 @@ class HistoryStore:
 
     # -- writing ----------------------------------------------------------------------------
     def start_execution(
-        self, workflow_name: str, *, version: int | None, trigger: str = "manual", pid: int | None = None
+        self,
+        workflow_name: str,
+        *,
+        version: int | None,
+        trigger: str = "manual",
+        pid: int | None = None,
+        run_token: str | None = None,
     ) -> int:
         """Insert the 'running' row for a run about to start; return its id."""
         with self._write() as conn:
             cursor = conn.execute(
                 'INSERT INTO executions (workflow_name, workflow_version, status, "trigger", started_at, '
-                "pid, stdout, stderr) VALUES (?, ?, ?, ?, ?, ?, '', '')",
+                "pid, run_token, stdout, stderr) VALUES (?, ?, ?, ?, ?, ?, ?, '', '')",
                 (
                     workflow_name,
                     version,
@@ -91,6 +99,7 @@ class HistoryStore:
                     trigger,
                     _iso(utcnow()),
                     pid or os.getpid(),
+                    run_token,
                 ),
             )
             row_id = cursor.lastrowid
@@ -148,11 +157,11 @@ class HistoryStore:
     def reap_interrupted(self) -> int:
         """Mark rows left 'running' by a process that no longer exists as 'interrupted'."""
         rows = self.conn.execute(
-            "SELECT id, pid, started_at FROM executions WHERE status = ?", (RunStatus.RUNNING.value,)
+            "SELECT id, pid, started_at, run_token FROM executions WHERE status = ?", (RunStatus.RUNNING.value,)
         ).fetchall()
         dead = [
-            row_id
-            for row_id, pid, started in rows
+            (row_id, token)
+            for row_id, pid, started, token in rows
             if pid is None or not processes.is_running(int(pid), datetime.fromisoformat(started))
         ]
         if dead:
@@ -167,9 +176,13 @@ class HistoryStore:
                             row_id,
                             RunStatus.RUNNING.value,
                         )
-                        for row_id in dead
+                        for row_id, _ in dead
                     ],
                 )
+            if self._on_interrupted is not None:
+                for _, token in dead:
+                    if token:
+                        self._on_interrupted(token)
         return len(dead)
 
     # -- reading ----------------------------------------------------------------------------

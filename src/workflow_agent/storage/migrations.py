@@ -31,6 +31,7 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE executions ADD COLUMN failure_class TEXT;
     ALTER TABLE executions ADD COLUMN pid INTEGER;
     ALTER TABLE executions ADD COLUMN log_path TEXT;
+    ALTER TABLE executions ADD COLUMN run_token TEXT;
     CREATE INDEX IF NOT EXISTS idx_executions_workflow_id ON executions (workflow_name, id);
     CREATE INDEX IF NOT EXISTS idx_executions_status ON executions (status);
     CREATE INDEX IF NOT EXISTS idx_executions_started ON executions (started_at);
