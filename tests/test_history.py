@@ -218,3 +218,37 @@ def test_failure_patterns_group_by_class(db: HistoryStore) -> None:
     patterns = db.get_failure_patterns("w")
     assert [(p.pattern_type, p.count) for p in patterns] == [("network", 3), ("permission", 1)]
     assert patterns[0].error_messages == ["exited with code 1"]
+
+
+def test_run_totals_follow_every_change(db: HistoryStore) -> None:
+    rows = [finish(db, f"w{i % 3}", RunStatus.SUCCESS if i % 4 else RunStatus.FAILED, float(i)) for i in range(12)]
+    running = db.start_execution("w1", version=1)
+    db.conn.execute("UPDATE executions SET workflow_name = 'w2', duration = 99 WHERE id = ?", (rows[0],))
+    db.conn.execute("DELETE FROM executions WHERE id IN (?, ?)", (rows[1], rows[5]))
+    expected = db.conn.execute(
+        "SELECT workflow_name, status, count(*), coalesce(sum(duration), 0), count(duration) FROM executions "
+        "GROUP BY workflow_name, status ORDER BY 1, 2"
+    ).fetchall()
+    totals = db.conn.execute(
+        "SELECT workflow_name, status, runs, total_duration, timed_runs FROM run_totals WHERE runs > 0 ORDER BY 1, 2"
+    ).fetchall()
+    assert totals == expected
+    assert any(r[1] == "running" for r in totals), running
+
+
+def test_seed_rows_are_counted_after_upgrade(tmp_path: Path) -> None:
+    path = tmp_path / "history.db"
+    conn = sqlite3.connect(path)
+    conn.execute(SEED_SCHEMA)
+    conn.executemany(
+        "INSERT INTO executions (workflow_name, status, started_at, duration) VALUES (?, ?, '2025-01-01T00:00:00', ?)",
+        [("old", "success", 1.0), ("old", "success", 3.0), ("old", "failed", 2.0)],
+    )
+    conn.commit()
+    conn.close()
+    with HistoryStore(path) as db:
+        [stats] = db.get_stats("old")
+    assert (stats.runs, stats.successes, stats.failures) == (3, 2, 1)
+    assert stats.mean_duration == pytest.approx(2.0)
+    assert stats.p50_duration == 2.0
+    assert stats.duration_window == 3

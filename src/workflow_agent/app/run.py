@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from workflow_agent.core.errors import ValidationError
 from workflow_agent.core.settings import Settings
@@ -20,11 +21,13 @@ from workflow_agent.core.types import (
     RunStatus,
     Workflow,
 )
-from workflow_agent.execution.classify import Diagnosis, classify_failure
 from workflow_agent.execution.redact import redact_text, secret_values
 from workflow_agent.execution.runner import CaptureSpec, OutputSink, ProcessResult, ProcessSpec, run_process
 from workflow_agent.storage.history import HistoryStore
 from workflow_agent.storage.workflows import WorkflowStore
+
+if TYPE_CHECKING:
+    from workflow_agent.execution.classify import Diagnosis
 
 
 @dataclass(frozen=True)
@@ -171,6 +174,9 @@ def run_workflow(
     diagnosis = None
     try:
         if status in (RunStatus.FAILED, RunStatus.TIMEOUT):
+            # Imported only after a failure: its rule table costs start-up time a passing run never needs.
+            from workflow_agent.execution.classify import classify_failure
+
             diagnosis = classify_failure(
                 result.stderr.text,
                 result.stdout.text,

@@ -35,9 +35,6 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX IF NOT EXISTS idx_executions_workflow_id ON executions (workflow_name, id);
     CREATE INDEX IF NOT EXISTS idx_executions_status ON executions (status);
     CREATE INDEX IF NOT EXISTS idx_executions_started ON executions (started_at);
-    CREATE INDEX IF NOT EXISTS idx_executions_stats ON executions (workflow_name, status, duration);
-    CREATE INDEX IF NOT EXISTS idx_executions_duration ON executions (workflow_name, duration)
-        WHERE duration IS NOT NULL;
     """,
     # 3: full-text search over output and errors. Trigram tokens make --grep match substrings,
     # as grep does, and case-insensitively.
@@ -61,6 +58,50 @@ MIGRATIONS: tuple[str, ...] = (
         VALUES ('delete', old.id, old.stdout, old.stderr, old.error_message);
         INSERT INTO executions_fts (rowid, stdout, stderr, error_message)
         VALUES (new.id, new.stdout, new.stderr, new.error_message);
+    END;
+    """,
+    # 4: running totals per workflow and status, kept by triggers, so `stats` over every workflow
+    # reads a few rows instead of scanning millions.
+    """
+    CREATE TABLE run_totals (
+        workflow_name TEXT NOT NULL,
+        status TEXT NOT NULL,
+        runs INTEGER NOT NULL,
+        total_duration REAL NOT NULL,
+        timed_runs INTEGER NOT NULL,
+        PRIMARY KEY (workflow_name, status)
+    ) WITHOUT ROWID;
+    INSERT INTO run_totals (workflow_name, status, runs, total_duration, timed_runs)
+        SELECT workflow_name, status, count(*), coalesce(sum(duration), 0), count(duration)
+        FROM executions WHERE workflow_name IS NOT NULL AND status IS NOT NULL
+        GROUP BY workflow_name, status;
+    CREATE TRIGGER run_totals_insert AFTER INSERT ON executions BEGIN
+        INSERT INTO run_totals (workflow_name, status, runs, total_duration, timed_runs)
+        VALUES (new.workflow_name, new.status, 1, coalesce(new.duration, 0), new.duration IS NOT NULL)
+        ON CONFLICT (workflow_name, status) DO UPDATE SET
+            runs = runs + 1,
+            total_duration = total_duration + excluded.total_duration,
+            timed_runs = timed_runs + excluded.timed_runs;
+    END;
+    CREATE TRIGGER run_totals_delete AFTER DELETE ON executions BEGIN
+        UPDATE run_totals SET
+            runs = runs - 1,
+            total_duration = total_duration - coalesce(old.duration, 0),
+            timed_runs = timed_runs - (old.duration IS NOT NULL)
+        WHERE workflow_name = old.workflow_name AND status = old.status;
+    END;
+    CREATE TRIGGER run_totals_update AFTER UPDATE OF workflow_name, status, duration ON executions BEGIN
+        UPDATE run_totals SET
+            runs = runs - 1,
+            total_duration = total_duration - coalesce(old.duration, 0),
+            timed_runs = timed_runs - (old.duration IS NOT NULL)
+        WHERE workflow_name = old.workflow_name AND status = old.status;
+        INSERT INTO run_totals (workflow_name, status, runs, total_duration, timed_runs)
+        VALUES (new.workflow_name, new.status, 1, coalesce(new.duration, 0), new.duration IS NOT NULL)
+        ON CONFLICT (workflow_name, status) DO UPDATE SET
+            runs = runs + 1,
+            total_duration = total_duration + excluded.total_duration,
+            timed_runs = timed_runs + excluded.timed_runs;
     END;
     """,
 )

@@ -1,7 +1,8 @@
-"""Per-workflow statistics computed in SQL, fast on millions of rows.
+"""Per-workflow statistics, fast on millions of rows.
 
-Counts and means come from one pass over a covering index; percentiles are read straight off
-the (workflow_name, duration) index with OFFSET, so nothing is sorted in Python.
+Counts, success rate and mean duration are all-time, read from the trigger-kept run_totals
+table. Percentiles describe recent behaviour: the last DURATION_WINDOW timed runs, read
+newest-first off the (workflow_name, id) index.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 SUCCESS = "success"
+DURATION_WINDOW = 1000
 FAILURES = ("failed", "timeout", "interrupted")
 
 
@@ -36,6 +38,7 @@ class WorkflowStats:
     mean_duration: float | None
     p50_duration: float | None
     p95_duration: float | None
+    duration_window: int  # how many recent timed runs p50/p95 describe (at most DURATION_WINDOW)
     last_run_at: str | None
     last_failure: LastFailure | None
     trend: list[str] = field(default_factory=list)  # statuses of the last runs, oldest first
@@ -46,17 +49,12 @@ class WorkflowStats:
         return asdict(self)
 
 
-def _percentile(conn: sqlite3.Connection, name: str, count: int, fraction: float) -> float | None:
-    if count == 0:
+def _percentile(ordered: list[float], fraction: float) -> float | None:
+    """Nearest-rank percentile of an ascending list."""
+    if not ordered:
         return None
-    # Nearest-rank percentile.
-    rank = max(1, min(count, int(fraction * count + 0.999999)))
-    row = conn.execute(
-        "SELECT duration FROM executions INDEXED BY idx_executions_duration "
-        "WHERE workflow_name = ? AND duration IS NOT NULL ORDER BY duration LIMIT 1 OFFSET ?",
-        (name, rank - 1),
-    ).fetchone()
-    return float(row[0]) if row else None
+    rank = max(1, min(len(ordered), int(fraction * len(ordered) + 0.999999)))
+    return ordered[rank - 1]
 
 
 def _rate(statuses: list[str]) -> float | None:
@@ -69,12 +67,12 @@ def compute_stats(
 ) -> list[WorkflowStats]:
     where, args = ("WHERE workflow_name = ?", [workflow_name]) if workflow_name is not None else ("", [])
     totals = conn.execute(
-        "SELECT workflow_name, status, count(*), sum(duration), count(duration) "
-        f"FROM executions INDEXED BY idx_executions_stats {where} GROUP BY workflow_name, status",
-        args,
+        f"SELECT workflow_name, status, runs, total_duration, timed_runs FROM run_totals {where}", args
     ).fetchall()
     per_name: dict[str, dict[str, tuple[int, float, int]]] = {}
     for name, status, count, total, timed in totals:
+        if not count:
+            continue
         per_name.setdefault(name, {})[status] = (int(count), float(total or 0.0), int(timed))
     result: list[WorkflowStats] = []
     for name in sorted(per_name):
@@ -104,6 +102,14 @@ def compute_stats(
             "SELECT started_at FROM executions WHERE workflow_name = ? ORDER BY id DESC LIMIT 1", (name,)
         ).fetchone()
         trend = list(reversed(recent[:trend_window]))
+        durations = sorted(
+            row[0]
+            for row in conn.execute(
+                "SELECT duration FROM executions WHERE workflow_name = ? AND duration IS NOT NULL "
+                "ORDER BY id DESC LIMIT ?",
+                (name, DURATION_WINDOW),
+            )
+        )
         result.append(
             WorkflowStats(
                 workflow_name=name,
@@ -115,8 +121,9 @@ def compute_stats(
                 running=count("running"),
                 success_rate=successes / finished if finished else None,
                 mean_duration=total_duration / timed_runs if timed_runs else None,
-                p50_duration=_percentile(conn, name, timed_runs, 0.50),
-                p95_duration=_percentile(conn, name, timed_runs, 0.95),
+                p50_duration=_percentile(durations, 0.50),
+                p95_duration=_percentile(durations, 0.95),
+                duration_window=len(durations),
                 last_run_at=last_run[0] if last_run else None,
                 last_failure=LastFailure(*last) if last else None,
                 trend=trend,
