@@ -18,7 +18,7 @@ HEAVY = ("pydantic_ai", "anthropic", "openai", "mcp", "starlette")
 
 
 def wf(*args: str, check: bool = False, **kw: object) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([*WORKFLOW, *args], capture_output=True, text=True, timeout=120, **kw)  # type: ignore[call-overload]
+    proc = subprocess.run([*WORKFLOW, *args], capture_output=True, text=True, timeout=120, check=False, **kw)  # type: ignore[call-overload]
     if check:
         assert proc.returncode == 0, proc.stderr
     return proc  # type: ignore[no-any-return]
@@ -59,7 +59,11 @@ def test_run_success_streams_and_records(tmp_path: Path, workdir: Path) -> None:
 
 
 def test_run_failure_exits_1_with_diagnosis(tmp_path: Path, workdir: Path) -> None:
-    add("fetch", 'echo "curl: (7) Failed to connect to localhost port 9: Connection refused" >&2; exit 7\n', tmp_path)
+    add(
+        "fetch",
+        'echo "curl: (7) Failed to connect to localhost port 9: Connection refused" >&2; exit 7\n',
+        tmp_path,
+    )
     proc = wf("run", "fetch")
     assert proc.returncode == 1
     assert "fetch failed" in proc.stderr
@@ -114,24 +118,34 @@ def test_timeout_kills_tree_and_is_classified(tmp_path: Path, workdir: Path) -> 
     assert row["status"] == "timeout"
     assert row["failure_class"] == "timeout"
     assert "timed out after 0.5s" in str(row["error_message"])
-    assert "1000.8181" not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert (
+        "1000.8181"
+        not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+    )
 
 
 def test_ctrl_c_cancels_and_records(tmp_path: Path, workdir: Path) -> None:
     add("long", "echo ready; sleep 1000.9191\n", tmp_path)
-    with subprocess.Popen([*WORKFLOW, "run", "long"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+    with subprocess.Popen(
+        [*WORKFLOW, "run", "long"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as proc:
         assert proc.stdout is not None
         assert proc.stdout.readline() == "ready\n"
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 130
     [row] = history_json()
     assert row["status"] == "cancelled"
-    assert "1000.9191" not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert (
+        "1000.9191"
+        not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+    )
 
 
 def test_sigterm_to_workflow_is_a_cancel(tmp_path: Path, workdir: Path) -> None:
     add("long", "echo ready; sleep 1000.9292\n", tmp_path)
-    with subprocess.Popen([*WORKFLOW, "run", "long"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+    with subprocess.Popen(
+        [*WORKFLOW, "run", "long"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as proc:
         assert proc.stdout is not None
         assert proc.stdout.readline() == "ready\n"
         proc.terminate()
@@ -141,7 +155,9 @@ def test_sigterm_to_workflow_is_a_cancel(tmp_path: Path, workdir: Path) -> None:
 
 def test_kill_9_mid_run_leaves_readable_db_and_interrupted_row(tmp_path: Path, workdir: Path) -> None:
     add("victim", "echo working; sleep 1000.1313\n", tmp_path)
-    with subprocess.Popen([*WORKFLOW, "run", "victim"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+    with subprocess.Popen(
+        [*WORKFLOW, "run", "victim"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as proc:
         assert proc.stdout is not None
         assert proc.stdout.readline() == "working\n"
         running = history_json()
@@ -153,13 +169,22 @@ def test_kill_9_mid_run_leaves_readable_db_and_interrupted_row(tmp_path: Path, w
     stats = json.loads(wf("stats", "victim", "--json", check=True).stdout)
     assert stats["runs"] == 1
     assert stats["failures"] == 1
-    wait_for(lambda: "1000.1313" not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout)
+    wait_for(
+        lambda: (
+            "1000.1313"
+            not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+        )
+    )
 
 
 def test_eight_concurrent_runs_lose_no_row(tmp_path: Path, workdir: Path) -> None:
     add("busy", 'for i in 1 2 3; do echo "line $i"; done\n', tmp_path)
-    procs = [subprocess.Popen([*WORKFLOW, "run", "busy", "-q"], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True) for _ in range(8)]
+    procs = [
+        subprocess.Popen(
+            [*WORKFLOW, "run", "busy", "-q"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(8)
+    ]
     outcomes = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0] * 8, [err for _, err in outcomes]
     rows = history_json("--limit", "100")
@@ -168,14 +193,27 @@ def test_eight_concurrent_runs_lose_no_row(tmp_path: Path, workdir: Path) -> Non
     assert len({r["id"] for r in rows}) == 8
 
 
-def test_secrets_in_the_environment_are_redacted_in_history(tmp_path: Path, workdir: Path) -> None:
+def test_undeclared_secrets_do_not_reach_the_sandbox(tmp_path: Path, workdir: Path) -> None:
+    add("nosy", 'echo "token=${SERVICE_API_TOKEN:-unset} home=$HOME"\n', tmp_path)
+    env = {**os.environ, "SERVICE_API_TOKEN": "tok-9f8e7d6c5b4a"}
+    proc = wf("run", "nosy", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("token=unset home=")
+
+
+def test_declared_secrets_reach_the_script_and_are_redacted_in_history(
+    tmp_path: Path, workdir: Path, workflow_home: Path
+) -> None:
     add("leaky", 'echo "token is $SERVICE_API_TOKEN"; echo "$SERVICE_API_TOKEN" >&2; exit 1\n', tmp_path)
+    config = workflow_home / "leaky" / "config.yaml"
+    config.write_text(config.read_text().replace("secrets: []", "secrets: [SERVICE_API_TOKEN]"))
     env = {**os.environ, "SERVICE_API_TOKEN": "tok-9f8e7d6c5b4a"}
     proc = wf("run", "leaky", env=env)
     assert "tok-9f8e7d6c5b4a" in proc.stdout, "the live terminal shows what the script printed"
     [row] = history_json()
     assert "tok-9f8e7d6c5b4a" not in json.dumps(row)
     assert row["stdout"] == "token is [REDACTED]\n"
+    assert row["sandbox"] == "bwrap"
 
 
 def test_history_filters_and_full_view(tmp_path: Path, workdir: Path) -> None:
@@ -213,7 +251,9 @@ def test_commands_do_not_import_model_libraries(command: list[str], tmp_path: Pa
         f"loaded = [m for m in {HEAVY!r} if m in sys.modules]\n"
         "print('LOADED', loaded, code)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
     assert "LOADED [] 0" in proc.stdout, proc.stdout + proc.stderr
 
 
@@ -222,8 +262,14 @@ def test_one_gigabyte_of_output_keeps_memory_flat(tmp_path: Path, workdir: Path)
     add("flood", "yes 'the quick brown fox jumps over the lazy dog' | head -c 1073741824\n", tmp_path)
     env = {**os.environ, "WORKFLOW_LOG_LIMIT": str(4 * 1024 * 1024)}
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    proc = subprocess.run([*WORKFLOW, "run", "flood"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                          env=env, timeout=300, check=False)
+    proc = subprocess.run(
+        [*WORKFLOW, "run", "flood"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+        timeout=300,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     assert peak_kib < 100 * 1024, f"peak RSS {peak_kib} KiB (before: {before} KiB)"

@@ -221,7 +221,9 @@ def test_failure_patterns_group_by_class(db: HistoryStore) -> None:
 
 
 def test_run_totals_follow_every_change(db: HistoryStore) -> None:
-    rows = [finish(db, f"w{i % 3}", RunStatus.SUCCESS if i % 4 else RunStatus.FAILED, float(i)) for i in range(12)]
+    rows = [
+        finish(db, f"w{i % 3}", RunStatus.SUCCESS if i % 4 else RunStatus.FAILED, float(i)) for i in range(12)
+    ]
     running = db.start_execution("w1", version=1)
     db.conn.execute("UPDATE executions SET workflow_name = 'w2', duration = 99 WHERE id = ?", (rows[0],))
     db.conn.execute("DELETE FROM executions WHERE id IN (?, ?)", (rows[1], rows[5]))

@@ -127,11 +127,19 @@ def run_(
     json_out: Annotated[
         bool, typer.Option("--json", help="Print the run record as JSON (live output goes to stderr).")
     ] = False,
+    sandbox: Annotated[
+        str,
+        typer.Option(
+            "--sandbox",
+            help="auto (strongest available), bwrap, landlock, rlimits, or none (no isolation at all).",
+        ),
+    ] = "auto",
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Say how the run is isolated.")] = False,
 ) -> None:
-    """Run a workflow with live output; the run is recorded in history."""
+    """Run a workflow in the sandbox with live output; the run is recorded in history."""
     from workflow_agent.commands.runs import run_command
 
-    _exit(run_command(name, param or [], workdir, timeout, quiet, json_out))
+    _exit(run_command(name, param or [], workdir, timeout, quiet, json_out, sandbox, verbose))
 
 
 @app.command()
@@ -197,6 +205,14 @@ def rollback(name: str, version: int, json_out: JsonOpt = False) -> None:
     from workflow_agent.commands.manage import rollback_workflow
 
     rollback_workflow(name, version, json_out)
+
+
+@app.command()
+def doctor(json_out: JsonOpt = False) -> None:
+    """Show which sandbox runs get here, and what else this machine offers."""
+    from workflow_agent.commands.doctor import doctor as run_doctor
+
+    _exit(run_doctor(json_out))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,12 +5,28 @@ from __future__ import annotations
 import json
 import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.syntax import Syntax
 from rich.table import Table
-from rich.text import Text as Text
+from rich.text import Text
+
+if TYPE_CHECKING:
+    from rich.syntax import Syntax
+
+__all__ = [
+    "Text",
+    "ago",
+    "code",
+    "err",
+    "out",
+    "percent",
+    "print_json",
+    "seconds",
+    "status_text",
+    "table",
+    "trend",
+]
 
 STATUS_STYLE = {
     "success": "green",
@@ -72,6 +88,9 @@ def percent(value: float | None) -> str:
 
 
 def code(source: str, language: str) -> Syntax:
+    # Pygments is heavy; only `show` and friends need it.
+    from rich.syntax import Syntax
+
     return Syntax(source, "bash" if language == "bash" else "python", line_numbers=True, word_wrap=True)
 
 

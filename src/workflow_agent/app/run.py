@@ -6,12 +6,13 @@ import os
 import shutil
 import sys
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from workflow_agent.core.errors import ValidationError
+from workflow_agent.app.isolate import Prepared, prepare
+from workflow_agent.core.errors import ValidationError, WorkflowError
 from workflow_agent.core.settings import Settings
 from workflow_agent.core.types import (
     ENV_NAME_PATTERN,
@@ -21,8 +22,10 @@ from workflow_agent.core.types import (
     RunStatus,
     Workflow,
 )
+from workflow_agent.execution.proctree import TOKEN_ENV
 from workflow_agent.execution.redact import redact_text, secret_values
 from workflow_agent.execution.runner import CaptureSpec, OutputSink, ProcessResult, ProcessSpec, run_process
+from workflow_agent.execution.sandbox import Isolation
 from workflow_agent.storage.history import HistoryStore
 from workflow_agent.storage.workflows import WorkflowStore
 
@@ -127,8 +130,10 @@ def run_workflow(
     sink: OutputSink | None = None,
     trigger: str = "manual",
     base_env: Mapping[str, str] | None = None,
+    sandbox: Isolation = Isolation.AUTO,
+    on_prepared: Callable[[Prepared], None] | None = None,
 ) -> RunOutcome:
-    """Run a saved workflow once and record it. No model is involved."""
+    """Run a saved workflow once, isolated, and record it. No model is involved."""
     workflow = store.load(name)
     values = resolve_params(workflow, params or {})
     cwd = (workdir or Path(workflow.config.workdir or os.getcwd())).expanduser()
@@ -140,14 +145,34 @@ def run_workflow(
         workflow.name, version=workflow.config.version, trigger=trigger, run_token=token
     )
     env = build_env(os.environ if base_env is None else base_env, workflow, values, run_id)
+    env[TOKEN_ENV] = token  # set here too, so it survives the sandbox's cleared environment
+    # Secrets are collected from the full environment: a value must be hidden even if it is not passed in.
     secrets = secret_values(env, workflow.config.permissions.secrets)
-    spec = ProcessSpec(
-        argv=[*interpreter(workflow.config.language), str(store.code_path(workflow.config))],
-        env=env,
-        cwd=cwd,
-        timeout=limit,
-        token=token,
-    )
+    try:
+        prepared = prepare(
+            workflow,
+            [*interpreter(workflow.config.language), str(store.code_path(workflow.config))],
+            env,
+            cwd=cwd,
+            settings=settings,
+            requested=sandbox,
+            param_names=set(values),
+        )
+    except WorkflowError as exc:
+        history.finish_execution(
+            run_id,
+            status=RunStatus.REFUSED,
+            exit_code=None,
+            duration=None,
+            stdout="",
+            stderr="",
+            error_message=f"sandbox: {exc.message}",
+        )
+        raise
+    history.set_sandbox(run_id, prepared.mode.value)
+    if on_prepared is not None:
+        on_prepared(prepared)
+    spec = ProcessSpec(argv=prepared.argv, env=prepared.env, cwd=cwd, timeout=limit, token=token)
     capture = CaptureSpec(
         head=settings.capture_head,
         tail=settings.capture_tail,

@@ -13,11 +13,13 @@ from types import FrameType
 from typing import Any
 
 from workflow_agent import render
+from workflow_agent.app.isolate import Prepared
 from workflow_agent.app.run import RunOutcome, parse_assignments, run_workflow
 from workflow_agent.commands.common import history, settings, store
 from workflow_agent.core.errors import EXIT_CANCELLED, EXIT_OK, EXIT_WORKFLOW_FAILED, ValidationError
 from workflow_agent.core.types import ExecutionRecord, RunStatus
 from workflow_agent.execution.runner import OutputSink
+from workflow_agent.execution.sandbox import Isolation
 
 AGE = re.compile(r"^(\d+)\s*([smhdw])$")
 AGE_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -56,10 +58,33 @@ def record_dict(record: ExecutionRecord) -> dict[str, Any]:
     return record.model_dump(mode="json")
 
 
+def _isolation(value: str) -> Isolation:
+    try:
+        return Isolation(value.lower())
+    except ValueError:
+        known = ", ".join(i.value for i in Isolation)
+        raise ValidationError(f"unknown sandbox {value!r}", hint=f"Use one of: {known}.") from None
+
+
 def run_command(
-    name: str, params: list[str], workdir: Path | None, timeout: float | None, quiet: bool, json_out: bool
+    name: str,
+    params: list[str],
+    workdir: Path | None,
+    timeout: float | None,
+    quiet: bool,
+    json_out: bool,
+    sandbox: str = "auto",
+    verbose: bool = False,
 ) -> int:
     values = parse_assignments(params, "--param")
+    mode = _isolation(sandbox)
+
+    def announce(prepared: Prepared) -> None:
+        if prepared.warning:
+            render.err.print(render.Text(f"warning: {prepared.warning}", style="bold yellow"))
+        elif verbose:
+            render.err.print(render.Text(prepared.banner, style="dim"))
+
     with history() as runs, _terminate_as_interrupt():
         outcome = run_workflow(
             store(),
@@ -70,6 +95,8 @@ def run_command(
             workdir=workdir,
             timeout=timeout,
             sink=None if quiet else _sink(json_out),
+            sandbox=mode,
+            on_prepared=announce,
         )
     _report(outcome, json_out)
     status = outcome.record.status

@@ -148,6 +148,7 @@ class ExecutionRecord(BaseModel):
     failure_class: FailureClass | None = None
     pid: int | None = None
     log_path: str | None = None
+    sandbox: str | None = None  # the isolation the run actually had
 
 
 class FailurePattern(BaseModel):

@@ -23,7 +23,7 @@ from workflow_agent.storage.stats import WorkflowStats, compute_stats
 BUSY_TIMEOUT_S = 30.0
 COLUMNS = (
     'id, workflow_name, workflow_version, status, "trigger", started_at, finished_at, duration, '
-    "exit_code, stdout, stderr, error_message, failure_class, pid, log_path"
+    "exit_code, stdout, stderr, error_message, failure_class, pid, log_path, sandbox"
 )
 FAILED_STATUSES = (RunStatus.FAILED.value, RunStatus.TIMEOUT.value, RunStatus.INTERRUPTED.value)
 
@@ -106,6 +106,10 @@ class HistoryStore:
         assert row_id is not None
         return row_id
 
+    def set_sandbox(self, execution_id: int, mode: str) -> None:
+        with self._write() as conn:
+            conn.execute("UPDATE executions SET sandbox = ? WHERE id = ?", (mode, execution_id))
+
     def finish_execution(
         self,
         execution_id: int,
@@ -157,7 +161,8 @@ class HistoryStore:
     def reap_interrupted(self) -> int:
         """Mark rows left 'running' by a process that no longer exists as 'interrupted'."""
         rows = self.conn.execute(
-            "SELECT id, pid, started_at, run_token FROM executions WHERE status = ?", (RunStatus.RUNNING.value,)
+            "SELECT id, pid, started_at, run_token FROM executions WHERE status = ?",
+            (RunStatus.RUNNING.value,),
         ).fetchall()
         dead = [
             (row_id, token)
@@ -302,6 +307,7 @@ def _record(row: tuple[Any, ...]) -> ExecutionRecord:
         failure_class,
         pid,
         log_path,
+        sandbox,
     ) = row
     return ExecutionRecord(
         id=row_id,
@@ -321,4 +327,5 @@ def _record(row: tuple[Any, ...]) -> ExecutionRecord:
         else None,
         pid=pid,
         log_path=log_path,
+        sandbox=sandbox,
     )

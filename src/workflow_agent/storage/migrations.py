@@ -104,6 +104,10 @@ MIGRATIONS: tuple[str, ...] = (
             timed_runs = timed_runs + excluded.timed_runs;
     END;
     """,
+    # 5: which isolation a run actually had, so history says honestly what protected it.
+    """
+    ALTER TABLE executions ADD COLUMN sandbox TEXT;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

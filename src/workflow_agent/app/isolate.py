@@ -1,0 +1,72 @@
+"""Turn a workflow's permissions into the command line and environment of one isolated run."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from workflow_agent.core.settings import Settings
+from workflow_agent.core.types import Workflow
+from workflow_agent.execution import sandbox
+from workflow_agent.execution.sandbox import Isolation, SandboxPolicy
+
+RUN_VARS = ("WORKFLOW_NAME", "WORKFLOW_VERSION", "WORKFLOW_RUN_ID")
+
+
+@dataclass(frozen=True)
+class Prepared:
+    argv: list[str]
+    env: dict[str, str]
+    mode: Isolation
+    banner: str
+    warning: str | None
+
+
+def _paths(values: list[str], cwd: Path) -> tuple[Path, ...]:
+    return tuple((cwd / Path(v).expanduser()).resolve() for v in values)
+
+
+def prepare(
+    workflow: Workflow,
+    argv: list[str],
+    env: Mapping[str, str],
+    *,
+    cwd: Path,
+    settings: Settings,
+    requested: Isolation,
+    param_names: set[str],
+) -> Prepared:
+    """Choose the isolation, build the policy from the manifest, and wrap ``argv`` in it."""
+    permissions = workflow.config.permissions
+    mode = Isolation.NONE if requested is Isolation.NONE else sandbox.resolve(requested, sandbox.probe())
+    policy = SandboxPolicy(
+        workdir=cwd.resolve(),
+        home=Path(env.get("HOME") or os.path.expanduser("~")),
+        state_dir=settings.home,
+        code_path=Path(argv[-1]),
+        network=permissions.network,
+        write=_paths(permissions.write, cwd),
+        read=_paths(permissions.read, cwd),
+    )
+    if mode is Isolation.NONE:
+        return Prepared(argv, dict(env), mode, sandbox.describe(mode, policy), sandbox.describe(mode, policy))
+    keep = set(workflow.config.env_vars) | param_names | set(permissions.secrets) | set(RUN_VARS)
+    clean = sandbox.sandbox_env(env, keep)
+    warning = None
+    if mode is Isolation.BWRAP:
+        probe = sandbox.probe()
+        assert probe.bwrap is not None
+        wrapped = sandbox.bwrap_argv(probe.bwrap, policy, argv, clean)
+    elif mode is Isolation.LANDLOCK:
+        from workflow_agent.execution.confine import confine_argv
+
+        wrapped = [*confine_argv(ro=[], rw=[policy.workdir, *policy.write], network=policy.network), *argv]
+        warning = "bubblewrap is unusable here; running under Landlock + seccomp (see `workflow doctor`)"
+    else:
+        wrapped = list(argv)
+        warning = (
+            "no filesystem or network isolation on this machine: resource limits only (see `workflow doctor`)"
+        )
+    return Prepared(wrapped, clean, mode, sandbox.describe(mode, policy), warning)

@@ -1,0 +1,286 @@
+"""Isolation policy for a run, turned into the argv that enforces it.
+
+Preferred: bubblewrap with every namespace unshared (network only when declared), a read-only
+root, the work dir and declared paths writable, a private /tmp, secret files and folders masked,
+all capabilities dropped, nested user namespaces disabled and a cleared environment. Where user
+namespaces are blocked: the Landlock + seccomp launcher (``confine``). Where neither works:
+resource limits only, with a warning on every run. ``--sandbox none`` exists and says so loudly.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+from workflow_agent.core.errors import ValidationError
+
+
+class Isolation(StrEnum):
+    AUTO = "auto"
+    BWRAP = "bwrap"
+    LANDLOCK = "landlock"
+    RLIMITS = "rlimits"
+    NONE = "none"
+
+
+# Folders and files that hold credentials: hidden from every sandboxed run unless declared readable.
+SECRET_PATHS = (
+    ".ssh",
+    ".aws",
+    ".gnupg",
+    ".kube",
+    ".docker",
+    ".config/gcloud",
+    ".azure",
+    ".netrc",
+    ".git-credentials",
+    ".config/gh",
+    ".config/hub",
+    ".npmrc",
+    ".pypirc",
+    ".pgpass",
+    ".my.cnf",
+    ".vault-token",
+    ".terraform.d",
+    ".password-store",
+    ".local/share/keyrings",
+    ".mozilla",
+    ".config/google-chrome",
+    ".config/chromium",
+    ".config/BraveSoftware",
+    ".thunderbird",
+    ".bash_history",
+    ".zsh_history",
+    ".python_history",
+    ".psql_history",
+    ".mysql_history",
+    ".lesshst",
+    ".viminfo",
+    ".config/op",
+    ".config/rclone",
+    ".s3cfg",
+    ".boto",
+    ".cargo/credentials",
+    ".cargo/credentials.toml",
+    ".gem/credentials",
+    ".config/anthropic",
+    ".config/openai",
+)
+SYSTEM_SECRETS = (
+    "/etc/shadow",
+    "/etc/gshadow",
+    "/etc/shadow-",
+    "/etc/gshadow-",
+    "/etc/sudoers",
+    "/etc/sudoers.d",
+    "/etc/ssh",
+    "/root/.ssh",
+)
+
+# Environment passed into the sandbox: the basics a script expects, nothing that carries a secret.
+ENV_ALLOW = (
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "LANG",
+    "LANGUAGE",
+    "TERM",
+    "TZ",
+    "SHELL",
+    "COLUMNS",
+    "LINES",
+    "NO_COLOR",
+    "COLORTERM",
+    "PYTHONUNBUFFERED",
+    "PYTHONIOENCODING",
+)
+ENV_ALLOW_PREFIXES = ("LC_", "WORKFLOW_")
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What isolation this machine offers, and why the better ones are not available."""
+
+    mode: Isolation
+    reasons: dict[str, str] = field(default_factory=dict)  # isolation -> why it is unusable, if it is
+    bwrap: str | None = None
+
+
+@dataclass(frozen=True)
+class SandboxPolicy:
+    workdir: Path
+    home: Path
+    state_dir: Path  # WORKFLOW_HOME: masked, so a run cannot read other runs' history or tamper with versions
+    code_path: Path
+    network: bool = False
+    write: tuple[Path, ...] = ()
+    read: tuple[Path, ...] = ()
+    extra_exec: tuple[Path, ...] = ()  # e.g. a dependency environment inside WORKFLOW_HOME
+
+
+@functools.cache
+def _bwrap_problem(bwrap: str) -> str | None:
+    """Run the real sandbox once around `true`; the error text if it cannot start here."""
+    argv = [
+        bwrap,
+        "--ro-bind",
+        "/",
+        "/",
+        "--dev",
+        "/dev",
+        "--proc",
+        "/proc",
+        "--unshare-all",
+        "--unshare-user",
+        "--disable-userns",
+        "--cap-drop",
+        "ALL",
+        "--die-with-parent",
+        "--",
+        "true",
+    ]
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=20, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return str(exc)
+    if proc.returncode != 0:
+        return proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"
+    return None
+
+
+def probe() -> Probe:
+    """Detect the strongest isolation that works here."""
+    reasons: dict[str, str] = {}
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        reasons["bwrap"] = "bubblewrap is not installed (Debian/Ubuntu: apt-get install bubblewrap)"
+    else:
+        problem = _bwrap_problem(bwrap)
+        if problem is None:
+            return Probe(Isolation.BWRAP, reasons, bwrap)
+        reasons["bwrap"] = f"bubblewrap cannot create namespaces here: {problem}"
+    landlock = _landlock_problem()
+    if landlock is None:
+        return Probe(Isolation.LANDLOCK, reasons, bwrap)
+    reasons["landlock"] = landlock
+    return Probe(Isolation.RLIMITS, reasons, bwrap)
+
+
+def _landlock_problem() -> str | None:
+    try:
+        from workflow_agent.execution import confine
+    except ImportError:  # pragma: no cover - the launcher ships with the package
+        return "the Landlock launcher is missing"
+    if confine.landlock_abi() <= 0:
+        return "the kernel does not offer Landlock"
+    if not confine.seccomp_available():
+        return "the kernel does not offer seccomp filters"
+    return None
+
+
+def resolve(requested: Isolation, found: Probe) -> Isolation:
+    """The isolation a run gets: the strongest available, or what was asked for if it works."""
+    if requested is Isolation.AUTO:
+        return found.mode
+    if requested in (Isolation.NONE, Isolation.RLIMITS):
+        return requested
+    order = [Isolation.BWRAP, Isolation.LANDLOCK, Isolation.RLIMITS]
+    if order.index(requested) < order.index(found.mode):
+        why = found.reasons.get(requested.value, "not available")
+        raise ValidationError(
+            f"--sandbox {requested.value} is not usable here: {why}", hint="Run `workflow doctor`."
+        )
+    return requested
+
+
+def sandbox_env(env: Mapping[str, str], keep: set[str]) -> dict[str, str]:
+    """The allow-listed part of ``env`` plus the names in ``keep`` (workflow vars, params, secrets)."""
+    return {
+        name: value
+        for name, value in env.items()
+        if name in keep or name in ENV_ALLOW or name.startswith(ENV_ALLOW_PREFIXES)
+    }
+
+
+def _secret_targets(home: Path, declared_read: tuple[Path, ...]) -> list[Path]:
+    targets = [home / rel for rel in SECRET_PATHS] + [Path(p) for p in SYSTEM_SECRETS]
+    allowed = [p.resolve() for p in declared_read]
+    found = []
+    for target in targets:
+        if not os.path.lexists(target):
+            continue
+        real = target.resolve()
+        if any(real == a or a.is_relative_to(real) or real.is_relative_to(a) for a in allowed):
+            continue  # the user declared this readable (or something inside it)
+        found.append(target)
+    return found
+
+
+def bwrap_argv(bwrap: str, policy: SandboxPolicy, argv: list[str], env: Mapping[str, str]) -> list[str]:
+    """The full bubblewrap command line for ``argv`` under ``policy``."""
+    args = [
+        bwrap,
+        "--ro-bind",
+        "/",
+        "/",
+        "--dev",
+        "/dev",
+        "--proc",
+        "/proc",
+        "--tmpfs",
+        "/tmp",
+        "--tmpfs",
+        "/var/tmp",
+        "--tmpfs",
+        "/dev/shm",
+    ]
+    # Hide our own state (history, logs, other workflows) but keep what this run needs from it.
+    args += ["--tmpfs", str(policy.state_dir)]
+    for target in _secret_targets(policy.home, policy.read):
+        args += ["--tmpfs", str(target)] if target.is_dir() else ["--ro-bind", "/dev/null", str(target)]
+    for path in (policy.code_path, *policy.extra_exec, *policy.read):
+        if path.exists():
+            args += ["--ro-bind", str(path), str(path)]
+    for path in (policy.workdir, *policy.write):
+        if not path.exists():
+            raise ValidationError(
+                f"declared writable path {path} does not exist", hint="Create it, or fix permissions.write."
+            )
+        args += ["--bind", str(path), str(path)]
+    args += ["--unshare-all", "--unshare-user", "--disable-userns"]
+    if policy.network:
+        args += ["--share-net"]
+    args += [
+        "--hostname",
+        "workflow",
+        "--cap-drop",
+        "ALL",
+        "--die-with-parent",
+        "--new-session",
+        "--chdir",
+        str(policy.workdir),
+        "--clearenv",
+    ]
+    for name, value in env.items():
+        args += ["--setenv", name, value]
+    return [*args, "--", *argv]
+
+
+def describe(mode: Isolation, policy: SandboxPolicy) -> str:
+    """One line saying what a run may touch, for the run banner and `doctor`."""
+    net = "network allowed" if policy.network else "no network"
+    writable = ", ".join(str(p) for p in (policy.workdir, *policy.write))
+    if mode is Isolation.BWRAP:
+        return f"sandbox: bubblewrap; writable: {writable}; {net}; secrets masked"
+    if mode is Isolation.LANDLOCK:
+        return f"sandbox: Landlock + seccomp; writable: {writable}; {net}"
+    if mode is Isolation.RLIMITS:
+        return "sandbox: resource limits only (no filesystem or network isolation on this machine)"
+    return "sandbox: NONE (--sandbox none): the script runs with all your rights"

@@ -1,0 +1,277 @@
+"""Escape suite: scripts that try to do harm, run through `workflow run` in the real sandbox.
+
+Each must fail to do harm, and the run must be recorded. The positives check that declared
+permissions (network, writable paths) really work, so the negatives cannot pass by accident.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import pty
+import socket
+import subprocess
+import sys
+import termios
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from workflow_agent.execution.sandbox import Isolation, probe
+
+WORKFLOW = [sys.executable, "-m", "workflow_agent"]
+
+pytestmark = pytest.mark.skipif(
+    probe().mode is not Isolation.BWRAP, reason=f"bubblewrap unusable here: {probe().reasons.get('bwrap')}"
+)
+
+
+def wf(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*WORKFLOW, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env or dict(os.environ),
+    )
+
+
+def add(name: str, code: str, tmp_path: Path, permissions: str = "") -> None:
+    path = tmp_path / f"{name}.sh"
+    path.write_text(code)
+    proc = wf("add", name, "--file", str(path))
+    assert proc.returncode == 0, proc.stderr
+    if permissions:
+        config = Path(os.environ["WORKFLOW_HOME"]) / name / "config.yaml"
+        text = config.read_text()
+        start = text.index("permissions:")
+        end = text.index("\n", text.index("max_processes:", start))
+        config.write_text(text[:start] + "permissions:\n" + permissions + text[end + 1 :])
+
+
+def last_run() -> dict[str, object]:
+    proc = wf("history", "--json", "--limit", "1")
+    rows: list[dict[str, object]] = json.loads(proc.stdout)
+    assert rows, "every attempt must be recorded"
+    return rows[0]
+
+
+@pytest.fixture
+def listener() -> Iterator[tuple[int, list[bytes]]]:
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("127.0.0.1", 0))
+    server.listen(5)
+    server.settimeout(0.2)
+    received: list[bytes] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.settimeout(2)
+                try:
+                    received.append(conn.recv(1024) or b"<connected>")
+                except TimeoutError:
+                    received.append(b"<connected>")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield server.getsockname()[1], received
+    stop.set()
+    thread.join(timeout=5)
+    server.close()
+
+
+@pytest.fixture(params=["private-tmp", "read-only-root"])
+def outside(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path]:
+    """A real folder outside the work dir: under /tmp (private in the sandbox) or under $HOME (read-only)."""
+    if request.param == "private-tmp":
+        path = tmp_path / "outside"
+        path.mkdir()
+        yield path
+        return
+    path = Path.home() / ".cache" / f"workflow-escape-{os.getpid()}-{time.monotonic_ns()}"
+    path.mkdir(parents=True)
+    try:
+        yield path
+    finally:
+        for child in path.iterdir():
+            child.unlink()
+        path.rmdir()
+
+
+def test_cannot_write_outside_the_work_dir(tmp_path: Path, workdir: Path, outside: Path) -> None:
+    add("writer", f'set -e\necho inside > ./fine.txt\necho pwned > "{outside}/pwned.txt"\n', tmp_path)
+    proc = wf("run", "writer")
+    assert proc.returncode == 1
+    assert (workdir / "fine.txt").read_text() == "inside\n"
+    assert not (outside / "pwned.txt").exists()
+    run = last_run()
+    assert run["status"] == "failed"
+    assert any(
+        reason in str(run["stderr"])
+        for reason in ("Read-only file system", "Permission denied", "No such file or directory")
+    )
+    assert run["sandbox"] == "bwrap"
+
+
+def test_declared_write_path_is_writable(tmp_path: Path, workdir: Path) -> None:
+    target = tmp_path / "exports"
+    target.mkdir()
+    add("exporter", f'set -e\necho data > "{target}/out.txt"\n', tmp_path, f"  write: ['{target}']\n")
+    proc = wf("run", "exporter")
+    assert proc.returncode == 0, proc.stderr
+    assert (target / "out.txt").read_text() == "data\n"
+
+
+def test_cannot_read_a_planted_ssh_key(tmp_path: Path, workdir: Path) -> None:
+    home = tmp_path / "userhome"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_rsa").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nKEYMATERIAL123\n")
+    (home / ".aws").mkdir()
+    (home / ".aws" / "credentials").write_text("aws_secret_access_key = AWSSECRET456\n")
+    (home / ".netrc").write_text("machine example.org password NETRCPW789\n")
+    add("thief", "set -e\ncat ~/.ssh/id_rsa ~/.aws/credentials ~/.netrc\n", tmp_path)
+    proc = wf("run", "thief", env={**os.environ, "HOME": str(home)})
+    assert proc.returncode == 1
+    for secret in ("KEYMATERIAL123", "AWSSECRET456", "NETRCPW789"):
+        assert secret not in proc.stdout + proc.stderr
+    run = last_run()
+    assert run["status"] == "failed"
+    assert "KEYMATERIAL123" not in json.dumps(run)
+
+
+def test_declared_read_path_unmasks_only_itself(tmp_path: Path, workdir: Path) -> None:
+    home = tmp_path / "userhome"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "known_hosts").write_text("example.org ssh-ed25519 AAAA\n")
+    (home / ".aws").mkdir()
+    (home / ".aws" / "credentials").write_text("AWSSECRET456\n")
+    add(
+        "hosts",
+        "cat ~/.ssh/known_hosts; cat ~/.aws/credentials || true\n",
+        tmp_path,
+        f"  read: ['{home}/.ssh/known_hosts']\n",
+    )
+    proc = wf("run", "hosts", env={**os.environ, "HOME": str(home)})
+    assert "example.org ssh-ed25519" in proc.stdout
+    assert "AWSSECRET456" not in proc.stdout
+
+
+def test_no_network_unless_declared(tmp_path: Path, workdir: Path, listener: tuple[int, list[bytes]]) -> None:
+    port, received = listener
+    add("caller", f"set -e\nexec 3<>/dev/tcp/127.0.0.1/{port}\necho leaked >&3\n", tmp_path)
+    proc = wf("run", "caller")
+    assert proc.returncode == 1
+    time.sleep(0.5)
+    assert received == []
+    assert last_run()["status"] == "failed"
+
+
+def test_declared_network_reaches_the_listener(
+    tmp_path: Path, workdir: Path, listener: tuple[int, list[bytes]]
+) -> None:
+    port, received = listener
+    add(
+        "caller",
+        f"set -e\nexec 3<>/dev/tcp/127.0.0.1/{port}\necho hello >&3\n",
+        tmp_path,
+        "  network: true\n",
+    )
+    proc = wf("run", "caller")
+    assert proc.returncode == 0, proc.stderr
+    deadline = time.monotonic() + 5
+    while not received and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert received == [b"hello\n"]
+
+
+def test_background_child_outliving_the_timeout_is_killed(tmp_path: Path, workdir: Path) -> None:
+    add("lingerer", "(trap '' TERM HUP; exec sleep 1000.2727) &\nsleep 1000.2828\n", tmp_path)
+    proc = wf("run", "lingerer", "--timeout", "1")
+    assert proc.returncode == 1
+    assert last_run()["status"] == "timeout"
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+    assert "1000.2727" not in ps
+    assert "1000.2828" not in ps
+
+
+def test_cannot_remount_root_read_write(tmp_path: Path, workdir: Path) -> None:
+    add("remount", "set -e\nmount -o remount,rw /\ntouch /etc/pwned-by-workflow\n", tmp_path)
+    proc = wf("run", "remount")
+    assert proc.returncode == 1
+    assert not Path("/etc/pwned-by-workflow").exists()
+    assert last_run()["status"] == "failed"
+
+
+def test_cannot_ptrace_a_process_outside(tmp_path: Path, workdir: Path) -> None:
+    victim = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        code = (
+            "import ctypes, os, sys\n"
+            "libc = ctypes.CDLL(None, use_errno=True)\n"
+            f"r = libc.ptrace(16, {victim.pid}, 0, 0)\n"  # PTRACE_ATTACH
+            "print('ptrace', r, os.strerror(ctypes.get_errno()))\n"
+            "sys.exit(0 if r == 0 else 1)\n"
+        )
+        add("tracer", f"python3 - <<'EOF'\n{code}EOF\n", tmp_path)
+        proc = wf("run", "tracer")
+        assert proc.returncode == 1
+        assert "ptrace -1" in proc.stdout
+        status = Path(f"/proc/{victim.pid}/status").read_text()
+        assert "TracerPid:\t0" in status
+    finally:
+        victim.kill()
+        victim.wait()
+
+
+def test_cannot_inject_into_the_parent_terminal(tmp_path: Path, workdir: Path) -> None:
+    code = (
+        "import fcntl, os, sys, termios\n"
+        "try:\n"
+        "    fd = os.open('/dev/tty', os.O_RDWR)\n"
+        "    for ch in b'echo pwned\\n':\n"
+        "        fcntl.ioctl(fd, termios.TIOCSTI, bytes([ch]))\n"
+        "except OSError as exc:\n"
+        "    print('blocked:', exc)\n"
+        "    sys.exit(1)\n"
+        "print('injected')\n"
+    )
+    add("injector", f"python3 - <<'EOF'\n{code}EOF\n", tmp_path)
+    master, slave = pty.openpty()
+
+    def controlling_terminal() -> None:
+        os.setsid()
+        fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+
+    proc = subprocess.Popen(
+        [*WORKFLOW, "run", "injector"],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        preexec_fn=controlling_terminal,  # noqa: PLW1509 - the child must take the pty as its terminal
+    )
+    os.close(slave)
+    output = b""
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            output += os.read(master, 4096)
+        except OSError:
+            break
+    proc.wait(timeout=30)
+    os.close(master)
+    assert proc.returncode == 1
+    assert b"blocked:" in output
+    assert b"injected" not in output
+    assert last_run()["status"] == "failed"
