@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import sqlite3
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -19,21 +20,33 @@ from workflow_agent.storage.history import HistoryStore
 ERRORS = [
     ("network", "curl: (7) Failed to connect to api.internal port 443: Connection refused"),
     ("network", "ssh: Could not resolve hostname backup-host: Name or service not known"),
-    ("permission", "rsync: opendir \"/var/lib/private\" failed: Permission denied (13)"),
+    ("permission", 'rsync: opendir "/var/lib/private" failed: Permission denied (13)'),
     ("disk_full", "tar: /mnt/backup/notes.tar: Cannot write: No space left on device"),
     ("rate_limit", "HTTP 429 Too Many Requests: retry after 30 seconds"),
     ("missing_dependency", "ModuleNotFoundError: No module named 'boto3'"),
     ("timeout", ""),
     ("auth", "fatal: Authentication failed for 'https://git.example.org/team/repo.git/'"),
 ]
-OUTPUT_WORDS = "backup sync report disk usage rotated archive uploaded checked files bytes done ok".split()
+OUTPUT_WORDS = [
+    "backup",
+    "sync",
+    "report",
+    "disk",
+    "usage",
+    "rotated",
+    "archive",
+    "uploaded",
+    "checked",
+    "files",
+    "bytes",
+    "done",
+    "ok",
+]
 
 
 def generate(path: Path, rows: int, workflows: int, seed: int) -> None:
     rng = random.Random(seed)
     HistoryStore(path).close()  # creates the schema through the real migrations
-    import sqlite3
-
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = OFF")
@@ -52,9 +65,23 @@ def generate(path: Path, rows: int, workflows: int, seed: int) -> None:
             exit_code = 137 if status == "timeout" else rng.choice([1, 2, 7, 23, 128])
         duration = rng.lognormvariate(0, 1.2)
         stdout = " ".join(rng.choice(OUTPUT_WORDS) for _ in range(12)) + f" run {i}\n"
-        batch.append((name, rng.randint(1, 5), status, "manual", moment.isoformat(),
-                      (moment + timedelta(seconds=duration)).isoformat(), duration, exit_code, stdout, stderr,
-                      None if status == "success" else f"exited with code {exit_code}", failure, 1000 + i % 30000))
+        batch.append(
+            (
+                name,
+                rng.randint(1, 5),
+                status,
+                "manual",
+                moment.isoformat(),
+                (moment + timedelta(seconds=duration)).isoformat(),
+                duration,
+                exit_code,
+                stdout,
+                stderr,
+                None if status == "success" else f"exited with code {exit_code}",
+                failure,
+                1000 + i % 30000,
+            )
+        )
         if len(batch) == 20_000:
             _flush(conn, batch)
     _flush(conn, batch)
@@ -63,13 +90,10 @@ def generate(path: Path, rows: int, workflows: int, seed: int) -> None:
     conn.close()
 
 
-def _flush(conn: object, batch: list[tuple[object, ...]]) -> None:
-    import sqlite3
-
-    assert isinstance(conn, sqlite3.Connection)
+def _flush(conn: sqlite3.Connection, batch: list[tuple[object, ...]]) -> None:
     conn.executemany(
-        'INSERT INTO executions (workflow_name, workflow_version, status, "trigger", started_at, finished_at, '
-        "duration, exit_code, stdout, stderr, error_message, failure_class, pid) "
+        'INSERT INTO executions (workflow_name, workflow_version, status, "trigger", started_at, '
+        "finished_at, duration, exit_code, stdout, stderr, error_message, failure_class, pid) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         batch,
     )

@@ -17,7 +17,19 @@ def add(cli: Cli, script: ScriptMaker, name: str, text: str, *extra: str, filena
 def test_help_lists_commands_without_teach(cli: Cli) -> None:
     result = cli("--help")
     assert result.exit_code == 0
-    for command in ("add", "list", "show", "edit", "delete", "run", "history", "stats", "versions", "diff", "rollback"):
+    for command in (
+        "add",
+        "list",
+        "show",
+        "edit",
+        "delete",
+        "run",
+        "history",
+        "stats",
+        "versions",
+        "diff",
+        "rollback",
+    ):
         assert f"  {command} " in result.stdout
     assert "teach" not in result.stdout
     assert "improve" not in result.stdout

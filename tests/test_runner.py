@@ -61,7 +61,7 @@ def test_large_output_keeps_head_and_tail_and_logs_everything(tmp_path: Path) ->
     assert result.stdout.truncated
     assert text.startswith("1\n2\n3\n")
     assert text.endswith("199999\n200000\n")
-    assert "bytes not shown; full output in" in text
+    assert "bytes not shown here; see" in text
     log = tmp_path / "logs" / "r1.stdout.log"
     assert result.stdout.log_path == log
     assert log.read_text() == "".join(f"{i}\n" for i in range(1, 200001))

@@ -12,8 +12,9 @@ DEFAULT_HOME = "~/workflows"
 # between them. Anything larger also goes, whole, to a log file under WORKFLOW_HOME/logs.
 DEFAULT_CAPTURE_HEAD = 32 * 1024
 DEFAULT_CAPTURE_TAIL = 96 * 1024
-# Log files are complete up to this size per stream, so a runaway script cannot fill the disk.
-DEFAULT_LOG_LIMIT = 1024 * 1024 * 1024
+# Log files keep the first this-many bytes of each stream, so a runaway script cannot fill the disk
+# (and writing a huge log would halve the speed of a run); the tail is always in history.
+DEFAULT_LOG_LIMIT = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import BinaryIO
 
 from workflow_agent.execution.redact import StreamRedactor
 
-TRUNCATION_MARKER = "\n[... {skipped} bytes not shown; full output in {where} ...]\n"
+TRUNCATION_MARKER = "\n[... {skipped} bytes not shown here; see {where} ...]\n"
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,10 @@ READ_SIZE = 256 * 1024
 PIPE_SIZE = 1024 * 1024
 # After the main process exits, how long stray children may keep its pipes open before they are killed.
 LINGER_S = 0.5
+# A fast writer hands us a few KiB per wake-up; pausing this long after a busy read lets the pipe fill,
+# so each read moves far more bytes. Live output is delayed by at most this much.
+BATCH_PAUSE_S = 0.0005
+BUSY_READ = 4096
 
 
 @dataclass(frozen=True)
@@ -93,7 +97,9 @@ class _Watch:
     def open(self) -> bool:
         return bool(self.selector.get_map())
 
-    def drain(self, wait: float) -> None:
+    def drain(self, wait: float) -> int:
+        """Move what is ready from the pipes; return the number of bytes moved."""
+        moved = 0
         for key, _ in self.selector.select(wait):
             try:
                 chunk = os.read(key.fd, READ_SIZE)
@@ -102,12 +108,14 @@ class _Watch:
             if not chunk:
                 self.selector.unregister(key.fd)
                 continue
+            moved += len(chunk)
             self.captures[key.data].feed(chunk)
             if self.sink is not None:
                 try:
                     self.sink(key.data, chunk)
                 except OSError:
                     self.sink = None  # the terminal went away; keep running and capturing
+        return moved
 
     def follow(self, deadline: float | None) -> bool:
         """Move output until the pipes close (or linger after exit); False when the deadline passed."""
@@ -120,7 +128,9 @@ class _Watch:
                 exited_at = now
             if exited_at is not None and now - exited_at >= LINGER_S:
                 return True
-            self.drain(0.1 if deadline is None else min(0.1, max(deadline - now, 0.0)))
+            moved = self.drain(0.1 if deadline is None else min(0.1, max(deadline - now, 0.0)))
+            if BUSY_READ <= moved < READ_SIZE:
+                time.sleep(BATCH_PAUSE_S)
         return True
 
     def close(self) -> int:
