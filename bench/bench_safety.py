@@ -1,0 +1,137 @@
+"""Benchmark and corpus report for the static safety analyzer.
+
+Run: ``.venv/bin/python bench/bench_safety.py``. Prints the time to analyse a generated
+10,000-line shell script (median of several runs) beside tree-sitter parsing alone measured in
+the same run, then the confusion table of the shared corpora.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable
+
+from workflow_agent.core.types import Language
+from workflow_agent.execution.safety import analyze
+from workflow_agent.execution.safety.bash import parse
+from workflow_agent.execution.safety.corpus import CorpusMissing, load_corpus
+
+RUNS = 7
+
+_BLOCK = """\
+# --- section {i}: back up and report -------------------------------------------------
+backup_{i}() {{
+    local src="${{1:?source dir}}" dest="${{BACKUP_ROOT:-/mnt/backup}}/notes-{i}"
+    mkdir -p "$dest"
+    if [ -d "$src" ]; then
+        rsync -a --delete "$src/" "$dest/current/"
+        tar -czf "$dest/notes-$(date +%Y%m%d)-{i}.tar.gz" -C "$src" .
+    fi
+    find "$dest" -name '*.tar.gz' -mtime +7 -print | while read -r old; do
+        echo "pruning $old" >> "$LOG_FILE"
+        rm -f -- "$old"
+    done
+}}
+for f in "$WORK_DIR"/*.csv; do
+    count=$(wc -l < "$f")
+    printf '%s\\t%d\\n' "$(basename "$f")" "$count" | tee -a "$REPORT"
+done
+case "${{MODE:-daily}}" in
+    daily) du -sh "$HOME/notes" | sort -h | head -n 10 ;;
+    weekly) git -C "$REPO" log --oneline --since='1 week ago' | grep -v '^Merge' ;;
+    *) echo "unknown mode" >&2; exit 2 ;;
+esac
+status=$(curl -fsS --retry 3 "https://api.example.com/status/{i}" | jq -r '.state')
+if [[ "$status" == "ok" && -n "${{TOKEN:-}}" ]]; then
+    echo "healthy {i}"
+else
+    echo "degraded {i}: $status" | mail -s "report {i}" ops@example.com
+fi
+rm -rf "${{BUILD_DIR:?}}/cache-{i}" ./tmp-{i}
+cat > "$WORK_DIR/summary-{i}.txt" <<EOF
+section {i} done at $(date -u +%H:%M)
+EOF
+python3 -c 'import json,sys; print(json.dumps({{"section": {i}}}))' >> "$REPORT"
+"""
+
+
+def generate_script(lines: int = 10_000) -> str:
+    """A realistic maintenance script of at least ``lines`` lines."""
+    header = 'set -euo pipefail\nLOG_FILE="${TMPDIR:-/tmp}/report.log"\nREPORT=./report.txt\n'
+    parts = [header]
+    total = header.count("\n")
+    i = 0
+    while total < lines:
+        block = _BLOCK.format(i=i)
+        parts.append(block)
+        total += block.count("\n")
+        i += 1
+    return "".join(parts)
+
+
+def _median_seconds(func: Callable[[], object]) -> float:
+    samples = []
+    for _ in range(RUNS):
+        start = time.perf_counter()
+        func()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def timing() -> None:
+    """Time analyze() on the generated script against tree-sitter parsing alone."""
+    script = generate_script()
+    lines = script.count("\n")
+    verdict = analyze(script, Language.BASH)  # also warms up imports and the grammar
+    parse_only = _median_seconds(lambda: parse(script))
+    full = _median_seconds(lambda: analyze(script, Language.BASH))
+    print(
+        f"10k-line script: {lines} lines, {len(script):,} bytes, verdict {verdict.decision.value}, "
+        f"{len(verdict.findings)} findings"
+    )
+    print(f"  tree-sitter parse only : {parse_only * 1000:7.1f} ms (median of {RUNS})")
+    print(f"  analyze()              : {full * 1000:7.1f} ms (median of {RUNS})")
+    print(f"  ratio analyze/parse    : {full / parse_only:7.1f}x")
+
+
+def confusion() -> None:
+    """Decisions per corpus: dangerous split by the source prefix of its category."""
+    table: dict[str, Counter[str]] = defaultdict(Counter)
+    for row in load_corpus("dangerous"):
+        prefix = row.category.split(":", 1)[0].split("(", 1)[0]
+        table[prefix][analyze(row.command, Language.BASH).decision.value] += 1
+    print()
+    print(f"{'corpus / category prefix':<26}{'allow':>7}{'ask':>7}{'deny':>7}{'total':>7}{'ask+deny':>10}")
+    totals: Counter[str] = Counter()
+    for prefix in sorted(table):
+        totals.update(table[prefix])
+        _row(f"dangerous {prefix}", table[prefix])
+    _row("dangerous ALL", totals)
+    for name in ("benign", "gray"):
+        _row(
+            f"{name} ALL",
+            Counter(analyze(r.command, Language.BASH).decision.value for r in load_corpus(name)),
+        )
+
+
+def _row(label: str, counts: Counter[str]) -> None:
+    total = sum(counts.values())
+    flagged = (counts["ask"] + counts["deny"]) / total if total else 0.0
+    print(f"{label:<26}{counts['allow']:>7}{counts['ask']:>7}{counts['deny']:>7}{total:>7}{flagged:>10.1%}")
+
+
+def main() -> int:
+    """Print timing and the confusion table; exit 1 when the corpora are missing."""
+    timing()
+    try:
+        confusion()
+    except CorpusMissing as exc:
+        print(f"\n{exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""Static safety analysis of bash and Python scripts.
+
+``analyze(code, language)`` parses the code (tree-sitter-bash for shell, ``ast`` for Python),
+follows shell strings wherever they hide (``bash -c``, ``eval``, pipes, here-documents,
+``subprocess.run(..., shell=True)``), and returns a ``Verdict``: allow, ask or deny, with one
+``Finding`` per reason, each anchored at a line and column and explained in one sentence.
+"""
+
+from __future__ import annotations
+
+from workflow_agent.core.types import Language
+
+from . import rules_exec, rules_fs, rules_net, rules_system, rules_vcs
+from .bash import analyze_bash
+from .context import Ctx, Facts, Point, Sink
+from .embedded import scan_code
+from .model import Decision, Finding, Severity, Verdict
+from .python import analyze_python
+
+__all__ = ["Decision", "Finding", "Severity", "Verdict", "analyze"]
+
+_RULE_MODULES = (rules_exec, rules_fs, rules_net, rules_system, rules_vcs)  # imported to register rules
+
+
+def analyze(code: str, language: Language) -> Verdict:
+    """Analyse ``code`` written in ``language`` and return the verdict with its findings."""
+    sink = Sink(code)
+    ctx = Ctx(sink=sink, facts=Facts(), nested=_nested)
+    if language is Language.PYTHON:
+        analyze_python(code, ctx)
+    else:
+        analyze_bash(code, ctx)
+    rules_net.secrets_and_network(ctx)
+    return Verdict.from_findings(sink.findings)
+
+
+def _nested(language: str, code: str, point: Point, parent: Ctx) -> None:
+    ctx = parent.child(point)
+    if language == "bash":
+        analyze_bash(code, ctx)
+    elif language == "python":
+        analyze_python(code, ctx)
+    else:
+        scan_code(ctx, language, code, point)
