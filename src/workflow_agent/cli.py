@@ -135,11 +135,37 @@ def run_(
         ),
     ] = "auto",
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Say how the run is isolated.")] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Approve a script the safety check asks about.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Run a denied script after typing its name to confirm.")
+    ] = False,
+    no_input: NoInputOpt = False,
 ) -> None:
-    """Run a workflow in the sandbox with live output; the run is recorded in history."""
+    """Check, sandbox and run a workflow with live output; the run is recorded in history."""
     from workflow_agent.commands.runs import run_command
 
-    _exit(run_command(name, param or [], workdir, timeout, quiet, json_out, sandbox, verbose))
+    _exit(
+        run_command(
+            name, param or [], workdir, timeout, quiet, json_out, sandbox, verbose, yes, force, no_input
+        )
+    )
+
+
+@app.command()
+def check(
+    name: Annotated[str | None, typer.Argument(help="Workflow to check.")] = None,
+    file: Annotated[Path | None, typer.Option("--file", "-f", help="Check a script file instead.")] = None,
+    language: Annotated[
+        str | None, typer.Option("--language", "-l", help="bash or python (for --file).")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Static safety check: allow, ask or deny, with the reason on each line (exit 3 on deny)."""
+    from workflow_agent.commands.check import check_command
+
+    _exit(check_command(name, file, language, json_out))
 
 
 @app.command()

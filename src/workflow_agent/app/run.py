@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from workflow_agent.app.gate import Approvals, GatePolicy, enforce, inspect
 from workflow_agent.app.isolate import Prepared, prepare
-from workflow_agent.core.errors import ValidationError, WorkflowError
+from workflow_agent.core.errors import SafetyRefusal, ValidationError, WorkflowError
 from workflow_agent.core.settings import Settings
 from workflow_agent.core.types import (
     ENV_NAME_PATTERN,
@@ -25,6 +26,7 @@ from workflow_agent.core.types import (
 from workflow_agent.execution.proctree import TOKEN_ENV
 from workflow_agent.execution.redact import redact_text, secret_values
 from workflow_agent.execution.runner import CaptureSpec, OutputSink, ProcessResult, ProcessSpec, run_process
+from workflow_agent.execution.safety import Verdict
 from workflow_agent.execution.sandbox import Isolation
 from workflow_agent.storage.history import HistoryStore
 from workflow_agent.storage.workflows import WorkflowStore
@@ -132,10 +134,22 @@ def run_workflow(
     base_env: Mapping[str, str] | None = None,
     sandbox: Isolation = Isolation.AUTO,
     on_prepared: Callable[[Prepared], None] | None = None,
+    gate: GatePolicy | None = None,
+    on_verdict: Callable[[Verdict], None] | None = None,
 ) -> RunOutcome:
-    """Run a saved workflow once, isolated, and record it. No model is involved."""
+    """Check, isolate, run and record a saved workflow once. No model is involved."""
     workflow = store.load(name)
     values = resolve_params(workflow, params or {})
+    verdict = inspect(workflow)
+    if on_verdict is not None:
+        on_verdict(verdict)
+    try:
+        enforce(workflow, verdict, gate or GatePolicy(), Approvals(store.folder(name)))
+    except SafetyRefusal as exc:
+        history.record_refusal(
+            workflow.name, version=workflow.config.version, reason=exc.message, trigger=trigger
+        )
+        raise
     cwd = (workdir or Path(workflow.config.workdir or os.getcwd())).expanduser()
     if not cwd.is_dir():
         raise ValidationError(f"working directory {cwd} does not exist")

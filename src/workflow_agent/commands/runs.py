@@ -12,13 +12,18 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import typer
+
 from workflow_agent import render
+from workflow_agent.app.gate import GatePolicy
 from workflow_agent.app.isolate import Prepared
 from workflow_agent.app.run import RunOutcome, parse_assignments, run_workflow
+from workflow_agent.commands.check import print_verdict
 from workflow_agent.commands.common import history, settings, store
 from workflow_agent.core.errors import EXIT_CANCELLED, EXIT_OK, EXIT_WORKFLOW_FAILED, ValidationError
 from workflow_agent.core.types import ExecutionRecord, RunStatus
 from workflow_agent.execution.runner import OutputSink
+from workflow_agent.execution.safety import Decision, Verdict
 from workflow_agent.execution.sandbox import Isolation
 
 AGE = re.compile(r"^(\d+)\s*([smhdw])$")
@@ -75,9 +80,27 @@ def run_command(
     json_out: bool,
     sandbox: str = "auto",
     verbose: bool = False,
+    yes: bool = False,
+    force: bool = False,
+    no_input: bool = False,
 ) -> int:
     values = parse_assignments(params, "--param")
     mode = _isolation(sandbox)
+    policy = GatePolicy(
+        yes=yes,
+        force=force,
+        no_input=no_input,
+        ask=lambda question: typer.confirm(question, default=False, err=True),
+        typed=lambda question: str(typer.prompt(question, default="", show_default=False, err=True)),
+    )
+
+    def show_verdict(verdict: Verdict) -> None:
+        # Findings are shown in full before a question; a refusal carries its own summary.
+        will_ask = (verdict.decision is Decision.ASK and not yes) or (
+            verdict.decision is Decision.DENY and force
+        )
+        if will_ask and not no_input:
+            print_verdict(verdict, name, stream=render.err)
 
     def announce(prepared: Prepared) -> None:
         if prepared.warning:
@@ -97,6 +120,8 @@ def run_command(
             sink=None if quiet else _sink(json_out),
             sandbox=mode,
             on_prepared=announce,
+            gate=policy,
+            on_verdict=show_verdict,
         )
     _report(outcome, json_out)
     status = outcome.record.status
