@@ -37,6 +37,7 @@ def prepare(
     settings: Settings,
     requested: Isolation,
     param_names: set[str],
+    extra_exec: tuple[Path, ...] = (),
 ) -> Prepared:
     """Choose the isolation, build the policy from the manifest, and wrap ``argv`` in it."""
     permissions = workflow.config.permissions
@@ -46,6 +47,7 @@ def prepare(
         home=Path(env.get("HOME") or os.path.expanduser("~")),
         state_dir=settings.home,
         code_path=Path(argv[-1]),
+        extra_exec=extra_exec,
         network=permissions.network,
         write=_paths(permissions.write, cwd),
         read=_paths(permissions.read, cwd),

@@ -24,6 +24,7 @@ from workflow_agent.core.types import (
     Workflow,
 )
 from workflow_agent.execution.proctree import TOKEN_ENV
+from workflow_agent.execution.pyenv import DependencyError, EnvCache, read_script_metadata
 from workflow_agent.execution.redact import redact_text, secret_values
 from workflow_agent.execution.runner import CaptureSpec, OutputSink, ProcessResult, ProcessSpec, run_process
 from workflow_agent.execution.safety import Verdict
@@ -83,6 +84,31 @@ def interpreter(language: Language) -> list[str]:
     return [shutil.which("bash") or "/bin/bash"]
 
 
+def _command(
+    workflow: Workflow,
+    store: WorkflowStore,
+    settings: Settings,
+    approve: Callable[[list[str]], bool] | None,
+    output: Callable[[str], None] | None,
+) -> tuple[list[str], tuple[Path, ...]]:
+    """The argv that runs the script, and any extra folder it needs to read (a dependency env).
+
+    A Python script that declares PEP 723 dependencies runs with its cached environment, built
+    outside the sandbox on first use and only once the user approves the package list.
+    """
+    script = str(store.code_path(workflow.config))
+    if workflow.config.language is not Language.PYTHON:
+        return [*interpreter(workflow.config.language), script], ()
+    meta = read_script_metadata(workflow.code)
+    if meta is None or not (meta.dependencies or meta.requires_python):
+        return [*interpreter(workflow.config.language), script], ()
+    envs = EnvCache(settings.home / "envs")
+    python = envs.interpreter(meta) or envs.ensure(
+        meta, approve=approve or (lambda _deps: False), output=output
+    )
+    return [str(python), "-u", script], (python.parent.parent,)
+
+
 def build_env(
     base: Mapping[str, str], workflow: Workflow, params: Mapping[str, str], run_id: int
 ) -> dict[str, str]:
@@ -136,6 +162,8 @@ def run_workflow(
     on_prepared: Callable[[Prepared], None] | None = None,
     gate: GatePolicy | None = None,
     on_verdict: Callable[[Verdict], None] | None = None,
+    approve_dependencies: Callable[[list[str]], bool] | None = None,
+    dependency_output: Callable[[str], None] | None = None,
 ) -> RunOutcome:
     """Check, isolate, run and record a saved workflow once. No model is involved."""
     workflow = store.load(name)
@@ -163,15 +191,29 @@ def run_workflow(
     # Secrets are collected from the full environment: a value must be hidden even if it is not passed in.
     secrets = secret_values(env, workflow.config.permissions.secrets)
     try:
+        command, extra = _command(workflow, store, settings, approve_dependencies, dependency_output)
         prepared = prepare(
             workflow,
-            [*interpreter(workflow.config.language), str(store.code_path(workflow.config))],
+            command,
             env,
             cwd=cwd,
             settings=settings,
             requested=sandbox,
             param_names=set(values),
+            extra_exec=extra,
         )
+    except DependencyError as exc:
+        history.finish_execution(
+            run_id,
+            status=RunStatus.FAILED,
+            exit_code=None,
+            duration=None,
+            stdout="",
+            stderr=exc.output[-8000:],
+            error_message=exc.message,
+            failure_class=FailureClass.MISSING_DEPENDENCY,
+        )
+        raise
     except WorkflowError as exc:
         history.finish_execution(
             run_id,

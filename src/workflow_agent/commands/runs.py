@@ -71,6 +71,20 @@ def _isolation(value: str) -> Isolation:
         raise ValidationError(f"unknown sandbox {value!r}", hint=f"Use one of: {known}.") from None
 
 
+def _approve_packages(name: str, packages: list[str], *, yes: bool, no_input: bool) -> bool:
+    """Dependencies are installed outside the sandbox, so the user approves the list first."""
+    listed = ", ".join(packages)
+    if yes:
+        return True
+    if no_input:
+        raise ValidationError(
+            f"{name} needs these packages installed first: {listed}",
+            hint="Pass --yes to install them into its own cached environment.",
+        )
+    render.err.print(f"{name} declares dependencies: [bold]{listed}[/]")
+    return typer.confirm("Install them into a cached environment for this workflow?", default=False, err=True)
+
+
 def run_command(
     name: str,
     params: list[str],
@@ -122,6 +136,8 @@ def run_command(
             on_prepared=announce,
             gate=policy,
             on_verdict=show_verdict,
+            approve_dependencies=lambda deps: _approve_packages(name, deps, yes=yes, no_input=no_input),
+            dependency_output=lambda line: render.err.print(render.Text(f"  {line}", style="dim")),
         )
     _report(outcome, json_out)
     status = outcome.record.status
