@@ -19,6 +19,7 @@ from pathlib import Path
 from workflow_agent.app.run import run_workflow
 from workflow_agent.core.settings import load_settings
 from workflow_agent.core.types import WorkflowConfig
+from workflow_agent.execution.sandbox import Isolation, probe
 from workflow_agent.storage.history import HistoryStore
 from workflow_agent.storage.workflows import WorkflowStore
 
@@ -74,13 +75,26 @@ def bench_run(home: Path, runs: int) -> None:
     bash = median_wall(["bash", "-c", "true"], runs)
     settings = load_settings(env)
     with HistoryStore(settings.history_path) as history:
-        inproc = median_call(lambda: run_workflow(store, history, settings, "true", base_env=env), runs)
+
+        def once(mode: Isolation) -> None:
+            run_workflow(store, history, settings, "true", base_env=env, sandbox=mode)
+
+        once(Isolation.AUTO)  # warm up: imports, the sandbox probe, the analyzer
+        bare = median_call(lambda: once(Isolation.NONE), runs)
+        boxed = median_call(lambda: once(Isolation.AUTO), runs)
     row(
-        "run `true` (in process)",
-        ms(inproc),
+        "run `true`, no sandbox (in process)",
+        ms(bare),
         f"{ms(bash)} (bash -c true)",
-        f"+{ms(inproc - bash)}",
+        f"+{ms(bare - bash)}",
         "<= +40 ms",
+    )
+    row(
+        f"run `true`, sandbox {probe().mode.value} (in process)",
+        ms(boxed),
+        f"{ms(bare)} (same, no sandbox)",
+        f"+{ms(boxed - bare)}",
+        "<= +60 ms",
     )
     whole = median_wall([*CLI, "run", "true", "-q"], runs, env)
     python = median_wall([PY, "-c", "pass"], runs)

@@ -31,6 +31,12 @@ pytestmark = pytest.mark.skipif(
 
 
 def wf(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the CLI. `run` goes past the static gate (--force and the typed name; --yes for asks):
+    these tests prove the sandbox holds even when the first line of defence is overridden."""
+    stdin = None
+    if args[0] == "run":
+        stdin = args[1] + "\n"
+        args = (*args, "--force", "--yes")
     return subprocess.run(
         [*WORKFLOW, *args],
         capture_output=True,
@@ -38,6 +44,7 @@ def wf(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPro
         timeout=120,
         check=False,
         env=env or dict(os.environ),
+        input=stdin,
     )
 
 

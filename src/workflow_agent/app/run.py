@@ -181,7 +181,8 @@ def run_workflow(
     cwd = (workdir or Path(workflow.config.workdir or os.getcwd())).expanduser()
     if not cwd.is_dir():
         raise ValidationError(f"working directory {cwd} does not exist")
-    limit = float(timeout if timeout is not None else workflow.config.timeout)
+    declared = workflow.config.permissions.timeout
+    limit = float(timeout if timeout is not None else declared or workflow.config.timeout)
     token = uuid.uuid4().hex
     run_id = history.start_execution(
         workflow.name, version=workflow.config.version, trigger=trigger, run_token=token

@@ -20,7 +20,13 @@ from workflow_agent.app.isolate import Prepared
 from workflow_agent.app.run import RunOutcome, parse_assignments, run_workflow
 from workflow_agent.commands.check import print_verdict
 from workflow_agent.commands.common import history, settings, store
-from workflow_agent.core.errors import EXIT_CANCELLED, EXIT_OK, EXIT_WORKFLOW_FAILED, ValidationError
+from workflow_agent.core.errors import (
+    EXIT_CANCELLED,
+    EXIT_OK,
+    EXIT_WORKFLOW_FAILED,
+    SafetyRefusal,
+    ValidationError,
+)
 from workflow_agent.core.types import ExecutionRecord, RunStatus
 from workflow_agent.execution.runner import OutputSink
 from workflow_agent.execution.safety import Decision, Verdict
@@ -71,6 +77,20 @@ def _isolation(value: str) -> Isolation:
         raise ValidationError(f"unknown sandbox {value!r}", hint=f"Use one of: {known}.") from None
 
 
+def _ask(question: str) -> bool:
+    try:
+        return typer.confirm(question, default=False, err=True)
+    except typer.Abort:
+        raise SafetyRefusal("no answer to the safety question", hint="Pass --yes to approve.") from None
+
+
+def _typed(question: str) -> str:
+    try:
+        return str(typer.prompt(question, default="", show_default=False, err=True))
+    except typer.Abort:
+        raise SafetyRefusal("no confirmation typed for a denied script") from None
+
+
 def _approve_packages(name: str, packages: list[str], *, yes: bool, no_input: bool) -> bool:
     """Dependencies are installed outside the sandbox, so the user approves the list first."""
     listed = ", ".join(packages)
@@ -104,8 +124,8 @@ def run_command(
         yes=yes,
         force=force,
         no_input=no_input,
-        ask=lambda question: typer.confirm(question, default=False, err=True),
-        typed=lambda question: str(typer.prompt(question, default="", show_default=False, err=True)),
+        ask=_ask,
+        typed=_typed,
     )
 
     def show_verdict(verdict: Verdict) -> None:
