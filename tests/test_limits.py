@@ -351,7 +351,9 @@ def test_stale_cgroups_of_dead_owners_are_removed() -> None:
     for path in stale + live:
         path.mkdir()
     try:
-        assert sorted(remove_stale()) == sorted(stale)
+        removed = remove_stale()
+        # Other tests may have left cgroups of killed `workflow` processes; those go too.
+        assert set(stale) <= set(removed)
         assert all(p.is_dir() for p in live)
     finally:
         for path in stale + live:

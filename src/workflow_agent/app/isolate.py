@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,10 +24,21 @@ class Prepared:
     mode: Isolation
     banner: str
     warning: str | None
+    scratch: Path | None = None  # a private temp folder made for this run
+
+    def cleanup(self) -> None:
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
 
 
 def _paths(values: list[str], cwd: Path) -> tuple[Path, ...]:
     return tuple((cwd / Path(v).expanduser()).resolve() for v in values)
+
+
+def _private_state(settings: Settings) -> list[Path]:
+    """What of WORKFLOW_HOME a run must not read: other runs' output and logs."""
+    names = ("history.db", "history.db-wal", "history.db-shm", "logs")
+    return [settings.home / name for name in names if (settings.home / name).exists()]
 
 
 def prepare(
@@ -64,8 +77,18 @@ def prepare(
     elif mode is Isolation.LANDLOCK:
         from workflow_agent.execution.confine import confine_argv
 
-        wrapped = [*confine_argv(ro=[], rw=[policy.workdir, *policy.write], network=policy.network), *argv]
+        # Landlock cannot give the run its own /tmp, so it gets a private folder to write in.
+        scratch = Path(tempfile.mkdtemp(prefix=f"workflow-{workflow.name}-"))
+        clean["TMPDIR"] = str(scratch)
+        hide = [*sandbox.secret_targets(policy.home, policy.read), *_private_state(settings)]
+        wrapped = [
+            *confine_argv(
+                ro=[], rw=[policy.workdir, *policy.write, scratch], network=policy.network, hide=hide
+            ),
+            *argv,
+        ]
         warning = "bubblewrap is unusable here; running under Landlock + seccomp (see `workflow doctor`)"
+        return Prepared(wrapped, clean, mode, sandbox.describe(mode, policy), warning, scratch)
     else:
         wrapped = list(argv)
         warning = (

@@ -3,28 +3,33 @@
 from __future__ import annotations
 
 import os
-import shutil
-import sys
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from contextlib import nullcontext
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from workflow_agent.app.gate import Approvals, GatePolicy, enforce, inspect
+from workflow_agent.app.inputs import (
+    build_env,
+    memory_diagnosis,
+    resolve_params,
+    run_command_line,
+    run_limits,
+)
 from workflow_agent.app.isolate import Prepared, prepare
 from workflow_agent.core.errors import SafetyRefusal, ValidationError, WorkflowError
 from workflow_agent.core.settings import Settings
 from workflow_agent.core.types import (
-    ENV_NAME_PATTERN,
     ExecutionRecord,
     FailureClass,
-    Language,
     RunStatus,
     Workflow,
 )
+from workflow_agent.execution.limits import Limits, RunCgroup, preexec_for
 from workflow_agent.execution.proctree import TOKEN_ENV
-from workflow_agent.execution.pyenv import DependencyError, EnvCache, read_script_metadata
+from workflow_agent.execution.pyenv import DependencyError
 from workflow_agent.execution.redact import redact_text, secret_values
 from workflow_agent.execution.runner import CaptureSpec, OutputSink, ProcessResult, ProcessSpec, run_process
 from workflow_agent.execution.safety import Verdict
@@ -41,89 +46,6 @@ class RunOutcome:
     record: ExecutionRecord
     result: ProcessResult
     diagnosis: Diagnosis | None
-
-
-def parse_assignments(items: list[str], what: str) -> dict[str, str]:
-    """KEY=VAL pairs from the command line, with names checked as environment variable names."""
-    parsed: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not ENV_NAME_PATTERN.fullmatch(key):
-            raise ValidationError(
-                f"{what} {item!r} is not KEY=VALUE",
-                hint="Names use letters, digits and '_', e.g. TARGET=/tmp/out.",
-            )
-        parsed[key] = value
-    return parsed
-
-
-def resolve_params(workflow: Workflow, given: Mapping[str, str]) -> dict[str, str]:
-    """Declared defaults, then the given values; unknown or missing required ones are refused."""
-    declared = {p.name: p for p in workflow.config.params}
-    if declared:
-        unknown = sorted(set(given) - set(declared))
-        if unknown:
-            raise ValidationError(
-                f"{workflow.name} has no parameter {', '.join(unknown)}",
-                hint=f"Its parameters: {', '.join(sorted(declared))}.",
-            )
-    values = {name: p.default for name, p in declared.items() if p.default is not None}
-    values.update(given)
-    missing = sorted(name for name, p in declared.items() if p.required and name not in values)
-    if missing:
-        raise ValidationError(
-            f"{workflow.name} needs parameter {', '.join(missing)}",
-            hint=f"Pass it with --param {missing[0]}=VALUE.",
-        )
-    return values
-
-
-def interpreter(language: Language) -> list[str]:
-    if language is Language.PYTHON:
-        return [shutil.which("python3") or sys.executable, "-u"]
-    return [shutil.which("bash") or "/bin/bash"]
-
-
-def _command(
-    workflow: Workflow,
-    store: WorkflowStore,
-    settings: Settings,
-    approve: Callable[[list[str]], bool] | None,
-    output: Callable[[str], None] | None,
-) -> tuple[list[str], tuple[Path, ...]]:
-    """The argv that runs the script, and any extra folder it needs to read (a dependency env).
-
-    A Python script that declares PEP 723 dependencies runs with its cached environment, built
-    outside the sandbox on first use and only once the user approves the package list.
-    """
-    script = str(store.code_path(workflow.config))
-    if workflow.config.language is not Language.PYTHON:
-        return [*interpreter(workflow.config.language), script], ()
-    meta = read_script_metadata(workflow.code)
-    if meta is None or not (meta.dependencies or meta.requires_python):
-        return [*interpreter(workflow.config.language), script], ()
-    envs = EnvCache(settings.home / "envs")
-    python = envs.interpreter(meta) or envs.ensure(
-        meta, approve=approve or (lambda _deps: False), output=output
-    )
-    return [str(python), "-u", script], (python.parent.parent,)
-
-
-def build_env(
-    base: Mapping[str, str], workflow: Workflow, params: Mapping[str, str], run_id: int
-) -> dict[str, str]:
-    env = dict(base)
-    env.update(workflow.config.env_vars)
-    env.update(params)
-    env.update(
-        {
-            "WORKFLOW_NAME": workflow.name,
-            "WORKFLOW_VERSION": str(workflow.config.version),
-            "WORKFLOW_RUN_ID": str(run_id),
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    return env
 
 
 def _status(result: ProcessResult) -> RunStatus:
@@ -146,6 +68,17 @@ def _error_message(result: ProcessResult, timeout: float) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class RunHooks:
+    """How the caller takes part in a run: answers to questions, and what it wants to show."""
+
+    gate: GatePolicy = field(default_factory=GatePolicy)
+    on_verdict: Callable[[Verdict], None] | None = None
+    on_prepared: Callable[[Prepared], None] | None = None
+    approve_dependencies: Callable[[list[str]], bool] | None = None
+    dependency_output: Callable[[str], None] | None = None
+
+
 def run_workflow(
     store: WorkflowStore,
     history: HistoryStore,
@@ -159,25 +92,13 @@ def run_workflow(
     trigger: str = "manual",
     base_env: Mapping[str, str] | None = None,
     sandbox: Isolation = Isolation.AUTO,
-    on_prepared: Callable[[Prepared], None] | None = None,
-    gate: GatePolicy | None = None,
-    on_verdict: Callable[[Verdict], None] | None = None,
-    approve_dependencies: Callable[[list[str]], bool] | None = None,
-    dependency_output: Callable[[str], None] | None = None,
+    hooks: RunHooks | None = None,
 ) -> RunOutcome:
     """Check, isolate, run and record a saved workflow once. No model is involved."""
+    hooks = hooks or RunHooks()
     workflow = store.load(name)
     values = resolve_params(workflow, params or {})
-    verdict = inspect(workflow)
-    if on_verdict is not None:
-        on_verdict(verdict)
-    try:
-        enforce(workflow, verdict, gate or GatePolicy(), Approvals(store.folder(name)))
-    except SafetyRefusal as exc:
-        history.record_refusal(
-            workflow.name, version=workflow.config.version, reason=exc.message, trigger=trigger
-        )
-        raise
+    _admit(store, history, workflow, hooks, trigger)
     cwd = (workdir or Path(workflow.config.workdir or os.getcwd())).expanduser()
     if not cwd.is_dir():
         raise ValidationError(f"working directory {cwd} does not exist")
@@ -191,8 +112,75 @@ def run_workflow(
     env[TOKEN_ENV] = token  # set here too, so it survives the sandbox's cleared environment
     # Secrets are collected from the full environment: a value must be hidden even if it is not passed in.
     secrets = secret_values(env, workflow.config.permissions.secrets)
+    prepared = _isolate(store, history, settings, workflow, run_id, env, cwd, sandbox, set(values), hooks)
+    limits = run_limits(workflow)
+    capture = CaptureSpec(
+        head=settings.capture_head,
+        tail=settings.capture_tail,
+        log_dir=settings.logs_dir,
+        log_prefix=f"{run_id:08d}-{workflow.name}",
+        log_limit=settings.log_limit,
+        secrets=tuple(secrets),
+    )
+    spec = ProcessSpec(argv=prepared.argv, env=prepared.env, cwd=cwd, timeout=limit, token=token)
     try:
-        command, extra = _command(workflow, store, settings, approve_dependencies, dependency_output)
+        result, out_of_memory = _execute(spec, capture, limits, f"{workflow.name}-{run_id}", sink)
+    except OSError as exc:
+        history.finish_execution(
+            run_id,
+            status=RunStatus.FAILED,
+            exit_code=None,
+            duration=0.0,
+            stdout="",
+            stderr="",
+            error_message=f"could not start the workflow: {exc}",
+            failure_class=FailureClass.OTHER,
+        )
+        raise ValidationError(f"could not start {workflow.name}: {exc}") from None
+    finally:
+        prepared.cleanup()
+    status = _status(result)
+    diagnosis = None
+    try:
+        diagnosis = _diagnose(result, status, limits if out_of_memory else None)
+    finally:
+        record = _finish(history, run_id, result, status, diagnosis, limit, secrets)
+    return RunOutcome(record=record, result=result, diagnosis=diagnosis)
+
+
+def _admit(
+    store: WorkflowStore, history: HistoryStore, workflow: Workflow, hooks: RunHooks, trigger: str
+) -> None:
+    """The static safety gate; a refusal leaves a history row."""
+    verdict = inspect(workflow)
+    if hooks.on_verdict is not None:
+        hooks.on_verdict(verdict)
+    try:
+        enforce(workflow, verdict, hooks.gate, Approvals(store.folder(workflow.name)))
+    except SafetyRefusal as exc:
+        history.record_refusal(
+            workflow.name, version=workflow.config.version, reason=exc.message, trigger=trigger
+        )
+        raise
+
+
+def _isolate(
+    store: WorkflowStore,
+    history: HistoryStore,
+    settings: Settings,
+    workflow: Workflow,
+    run_id: int,
+    env: dict[str, str],
+    cwd: Path,
+    sandbox: Isolation,
+    param_names: set[str],
+    hooks: RunHooks,
+) -> Prepared:
+    """Dependencies and sandbox for the run; a failure here finishes the row before it is raised."""
+    try:
+        command, extra = run_command_line(
+            workflow, store, settings, hooks.approve_dependencies, hooks.dependency_output
+        )
         prepared = prepare(
             workflow,
             command,
@@ -200,7 +188,7 @@ def run_workflow(
             cwd=cwd,
             settings=settings,
             requested=sandbox,
-            param_names=set(values),
+            param_names=param_names,
             extra_exec=extra,
         )
     except DependencyError as exc:
@@ -227,48 +215,36 @@ def run_workflow(
         )
         raise
     history.set_sandbox(run_id, prepared.mode.value)
-    if on_prepared is not None:
-        on_prepared(prepared)
-    spec = ProcessSpec(argv=prepared.argv, env=prepared.env, cwd=cwd, timeout=limit, token=token)
-    capture = CaptureSpec(
-        head=settings.capture_head,
-        tail=settings.capture_tail,
-        log_dir=settings.logs_dir,
-        log_prefix=f"{run_id:08d}-{workflow.name}",
-        log_limit=settings.log_limit,
-        secrets=tuple(secrets),
-    )
-    try:
-        result = run_process(spec, capture, sink=sink)
-    except OSError as exc:
-        history.finish_execution(
-            run_id,
-            status=RunStatus.FAILED,
-            exit_code=None,
-            duration=0.0,
-            stdout="",
-            stderr="",
-            error_message=f"could not start the workflow: {exc}",
-            failure_class=FailureClass.OTHER,
-        )
-        raise ValidationError(f"could not start {workflow.name}: {exc}") from None
-    status = _status(result)
-    diagnosis = None
-    try:
-        if status in (RunStatus.FAILED, RunStatus.TIMEOUT):
-            # Imported only after a failure: its rule table costs start-up time a passing run never needs.
-            from workflow_agent.execution.classify import classify_failure
+    if hooks.on_prepared is not None:
+        hooks.on_prepared(prepared)
+    return prepared
 
-            diagnosis = classify_failure(
-                result.stderr.text,
-                result.stdout.text,
-                exit_code=result.exit_code,
-                timed_out=result.timed_out,
-                signal=result.signal,
-            )
-    finally:
-        record = _finish(history, run_id, result, status, diagnosis, limit, secrets)
-    return RunOutcome(record=record, result=result, diagnosis=diagnosis)
+
+def _execute(
+    spec: ProcessSpec, capture: CaptureSpec, limits: Limits, label: str, sink: OutputSink | None
+) -> tuple[ProcessResult, bool]:
+    """Run inside the run's own cgroup when there is one; report whether memory ran out."""
+    with RunCgroup.create(limits, label) or nullcontext() as cgroup:
+        spec = replace(spec, preexec=preexec_for(limits, cgroup))
+        result = run_process(spec, capture, sink=sink)
+        return result, cgroup is not None and cgroup.oom_killed()
+
+
+def _diagnose(result: ProcessResult, status: RunStatus, memory_limit: Limits | None) -> Diagnosis | None:
+    if memory_limit is not None and status is RunStatus.FAILED:
+        return memory_diagnosis(memory_limit)
+    if status not in (RunStatus.FAILED, RunStatus.TIMEOUT):
+        return None
+    # Imported only after a failure: its rule table costs start-up time a passing run never needs.
+    from workflow_agent.execution.classify import classify_failure
+
+    return classify_failure(
+        result.stderr.text,
+        result.stdout.text,
+        exit_code=result.exit_code,
+        timed_out=result.timed_out,
+        signal=result.signal,
+    )
 
 
 def _finish(

@@ -9,6 +9,7 @@ import typer
 
 from workflow_agent.core.errors import Cancelled, ValidationError
 from workflow_agent.core.settings import Settings, load_settings
+from workflow_agent.execution.limits import remove_stale
 from workflow_agent.execution.proctree import kill_orphans
 from workflow_agent.storage.history import HistoryStore
 from workflow_agent.storage.workflows import WorkflowStore
@@ -22,9 +23,14 @@ def store() -> WorkflowStore:
     return WorkflowStore(settings().home)
 
 
+def _clean_up_after(token: str) -> None:
+    kill_orphans(token)
+    remove_stale()
+
+
 def history() -> HistoryStore:
-    # Whatever a crashed run left running is killed when its row is found dead.
-    return HistoryStore(settings().history_path, on_interrupted=kill_orphans)
+    # Whatever a crashed run left running (processes, its cgroup) goes when its row is found dead.
+    return HistoryStore(settings().history_path, on_interrupted=_clean_up_after)
 
 
 def confirm(question: str, *, yes: bool, no_input: bool = False, flag: str = "--yes") -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import typer
 
 from workflow_agent import render
-from workflow_agent.app.run import parse_assignments
+from workflow_agent.app.inputs import parse_assignments
 from workflow_agent.commands.common import confirm, read_script, settings, store
 from workflow_agent.core.errors import NotFoundError, ValidationError
 from workflow_agent.core.types import Language, Workflow, WorkflowConfig

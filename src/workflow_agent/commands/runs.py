@@ -16,8 +16,9 @@ import typer
 
 from workflow_agent import render
 from workflow_agent.app.gate import GatePolicy
+from workflow_agent.app.inputs import parse_assignments
 from workflow_agent.app.isolate import Prepared
-from workflow_agent.app.run import RunOutcome, parse_assignments, run_workflow
+from workflow_agent.app.run import RunHooks, RunOutcome, run_workflow
 from workflow_agent.commands.check import print_verdict
 from workflow_agent.commands.common import history, settings, store
 from workflow_agent.core.errors import (
@@ -153,11 +154,13 @@ def run_command(
             timeout=timeout,
             sink=None if quiet else _sink(json_out),
             sandbox=mode,
-            on_prepared=announce,
-            gate=policy,
-            on_verdict=show_verdict,
-            approve_dependencies=lambda deps: _approve_packages(name, deps, yes=yes, no_input=no_input),
-            dependency_output=lambda line: render.err.print(render.Text(f"  {line}", style="dim")),
+            hooks=RunHooks(
+                gate=policy,
+                on_verdict=show_verdict,
+                on_prepared=announce,
+                approve_dependencies=lambda deps: _approve_packages(name, deps, yes=yes, no_input=no_input),
+                dependency_output=lambda line: render.err.print(render.Text(f"  {line}", style="dim")),
+            ),
         )
     _report(outcome, json_out)
     status = outcome.record.status

@@ -209,7 +209,7 @@ def sandbox_env(env: Mapping[str, str], keep: set[str]) -> dict[str, str]:
     }
 
 
-def _secret_targets(home: Path, declared_read: tuple[Path, ...]) -> list[Path]:
+def secret_targets(home: Path, declared_read: tuple[Path, ...]) -> list[Path]:
     targets = [home / rel for rel in SECRET_PATHS] + [Path(p) for p in SYSTEM_SECRETS]
     allowed = [p.resolve() for p in declared_read]
     found = []
@@ -243,7 +243,7 @@ def bwrap_argv(bwrap: str, policy: SandboxPolicy, argv: list[str], env: Mapping[
     ]
     # Hide our own state (history, logs, other workflows) but keep what this run needs from it.
     args += ["--tmpfs", str(policy.state_dir)]
-    for target in _secret_targets(policy.home, policy.read):
+    for target in secret_targets(policy.home, policy.read):
         args += ["--tmpfs", str(target)] if target.is_dir() else ["--ro-bind", "/dev/null", str(target)]
     for path in (policy.code_path, *policy.extra_exec, *policy.read):
         if path.exists():
