@@ -126,14 +126,10 @@ def run_workflow(
     try:
         result, out_of_memory = _execute(spec, capture, limits, f"{workflow.name}-{run_id}", sink)
     except OSError as exc:
-        history.finish_execution(
+        history.close_unstarted(
             run_id,
             status=RunStatus.FAILED,
-            exit_code=None,
-            duration=0.0,
-            stdout="",
-            stderr="",
-            error_message=f"could not start the workflow: {exc}",
+            message=f"could not start the workflow: {exc}",
             failure_class=FailureClass.OTHER,
         )
         raise ValidationError(f"could not start {workflow.name}: {exc}") from None
@@ -192,27 +188,16 @@ def _isolate(
             extra_exec=extra,
         )
     except DependencyError as exc:
-        history.finish_execution(
+        history.close_unstarted(
             run_id,
             status=RunStatus.FAILED,
-            exit_code=None,
-            duration=None,
-            stdout="",
-            stderr=exc.output[-8000:],
-            error_message=exc.message,
+            message=exc.message,
             failure_class=FailureClass.MISSING_DEPENDENCY,
+            stderr=exc.output[-8000:],
         )
         raise
     except WorkflowError as exc:
-        history.finish_execution(
-            run_id,
-            status=RunStatus.REFUSED,
-            exit_code=None,
-            duration=None,
-            stdout="",
-            stderr="",
-            error_message=f"sandbox: {exc.message}",
-        )
+        history.close_unstarted(run_id, status=RunStatus.REFUSED, message=f"sandbox: {exc.message}")
         raise
     history.set_sandbox(run_id, prepared.mode.value)
     if hooks.on_prepared is not None:

@@ -102,6 +102,8 @@ ENV_ALLOW = (
     "PYTHONIOENCODING",
 )
 ENV_ALLOW_PREFIXES = ("LC_", "WORKFLOW_")
+# Every sandbox starts from these: the host's root read-only, a fresh /dev and /proc.
+BASE_MOUNTS = ("--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc")
 
 
 @dataclass(frozen=True)
@@ -130,13 +132,7 @@ def _bwrap_problem(bwrap: str) -> str | None:
     """Run the real sandbox once around `true`; the error text if it cannot start here."""
     argv = [
         bwrap,
-        "--ro-bind",
-        "/",
-        "/",
-        "--dev",
-        "/dev",
-        "--proc",
-        "/proc",
+        *BASE_MOUNTS,
         "--unshare-all",
         "--unshare-user",
         "--disable-userns",
@@ -227,13 +223,7 @@ def bwrap_argv(bwrap: str, policy: SandboxPolicy, argv: list[str], env: Mapping[
     """The full bubblewrap command line for ``argv`` under ``policy``."""
     args = [
         bwrap,
-        "--ro-bind",
-        "/",
-        "/",
-        "--dev",
-        "/dev",
-        "--proc",
-        "/proc",
+        *BASE_MOUNTS,
         "--tmpfs",
         "/tmp",
         "--tmpfs",

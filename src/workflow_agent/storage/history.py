@@ -142,20 +142,33 @@ class HistoryStore:
             )
         return self.get(execution_id)
 
+    def close_unstarted(
+        self,
+        execution_id: int,
+        *,
+        status: RunStatus,
+        message: str,
+        failure_class: FailureClass | None = None,
+        stderr: str = "",
+    ) -> ExecutionRecord:
+        """Finish the row of a run whose process never started (refused, or its set-up failed)."""
+        return self.finish_execution(
+            execution_id,
+            status=status,
+            exit_code=None,
+            duration=None,
+            stdout="",
+            stderr=stderr,
+            error_message=message,
+            failure_class=failure_class,
+        )
+
     def record_refusal(
         self, workflow_name: str, *, version: int | None, reason: str, trigger: str = "manual"
     ) -> int:
         """A run the safety policy stopped before it started still leaves a row."""
         row_id = self.start_execution(workflow_name, version=version, trigger=trigger)
-        self.finish_execution(
-            row_id,
-            status=RunStatus.REFUSED,
-            exit_code=None,
-            duration=None,
-            stdout="",
-            stderr="",
-            error_message=reason,
-        )
+        self.close_unstarted(row_id, status=RunStatus.REFUSED, message=reason)
         return row_id
 
     def reap_interrupted(self) -> int:
