@@ -7,6 +7,7 @@ the same run, then the confusion table of the shared corpora.
 
 from __future__ import annotations
 
+import ast
 import statistics
 import sys
 import time
@@ -57,14 +58,85 @@ python3 -c 'import json,sys; print(json.dumps({{"section": {i}}}))' >> "$REPORT"
 """
 
 
+_PY_HEADER = """\
+\"\"\"Nightly maintenance.\"\"\"
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+"""
+_PY_BLOCK = """\
+# --- section {i}: collect, transform and report -----------------------------------------
+
+
+class Collector{i}:
+    \"\"\"Gathers rows for section {i} and writes a summary.\"\"\"
+
+    def __init__(self, root: str, limit: int = 100) -> None:
+        self.root = root
+        self.limit = limit
+        self.rows: list[dict[str, object]] = []
+
+    def load(self, name: str) -> None:
+        path = os.path.join(self.root, "data", f"{{name}}-{i}.json")
+        if not os.path.exists(path):
+            logging.warning("missing %s", path)
+            return
+        with open(path, encoding="utf-8") as handle:
+            for line in handle:
+                if line.strip():
+                    self.rows.append(json.loads(line))
+
+    def summary(self) -> dict[str, int]:
+        counts: dict[str, int] = {{}}
+        for row in self.rows[: self.limit]:
+            key = str(row.get("kind", "other"))
+            counts[key] = counts.get(key, 0) + 1
+        return counts
+
+
+def build_{i}(workdir: str, verbose: bool = False) -> int:
+    build = Path(workdir) / "build-{i}"
+    if build.exists():
+        shutil.rmtree(build)
+    build.mkdir(parents=True)
+    result = subprocess.run(["git", "-C", workdir, "rev-parse", "HEAD"], capture_output=True, text=True)
+    if result.returncode != 0:
+        print(f"section {i}: not a git checkout", file=sys.stderr)
+        return 1
+    collector = Collector{i}(workdir)
+    for name in ("alpha", "beta", "gamma"):
+        collector.load(name)
+    report = build / "report.txt"
+    report.write_text(json.dumps(collector.summary(), indent=2))
+    if verbose:
+        print(f"section {i}: {{len(collector.rows)}} rows, head {{result.stdout.strip()[:8]}}")
+    return 0
+"""
+
+
 def generate_script(lines: int = 10_000) -> str:
     """A realistic maintenance script of at least ``lines`` lines."""
     header = 'set -euo pipefail\nLOG_FILE="${TMPDIR:-/tmp}/report.log"\nREPORT=./report.txt\n'
+    return _repeat(header, _BLOCK, lines)
+
+
+def generate_python(lines: int = 10_000) -> str:
+    """A realistic Python maintenance script of at least ``lines`` lines."""
+    return _repeat(_PY_HEADER, _PY_BLOCK, lines)
+
+
+def _repeat(header: str, template: str, lines: int) -> str:
     parts = [header]
     total = header.count("\n")
     i = 0
     while total < lines:
-        block = _BLOCK.format(i=i)
+        block = template.format(i=i)
         parts.append(block)
         total += block.count("\n")
         i += 1
@@ -81,19 +153,25 @@ def _median_seconds(func: Callable[[], object]) -> float:
 
 
 def timing() -> None:
-    """Time analyze() on the generated script against tree-sitter parsing alone."""
-    script = generate_script()
+    """Time analyze() on the generated scripts against parsing alone (tree-sitter, ``ast``)."""
+    _time("bash", generate_script(), Language.BASH, "tree-sitter parse only", parse)
+    _time("Python", generate_python(), Language.PYTHON, "ast.parse only", ast.parse)
+
+
+def _time(
+    label: str, script: str, language: Language, parser: str, parse_only: Callable[[str], object]
+) -> None:
     lines = script.count("\n")
-    verdict = analyze(script, Language.BASH)  # also warms up imports and the grammar
-    parse_only = _median_seconds(lambda: parse(script))
-    full = _median_seconds(lambda: analyze(script, Language.BASH))
+    verdict = analyze(script, language)  # also warms up imports and the grammar
+    base = _median_seconds(lambda: parse_only(script))
+    full = _median_seconds(lambda: analyze(script, language))
     print(
-        f"10k-line script: {lines} lines, {len(script):,} bytes, verdict {verdict.decision.value}, "
+        f"10k-line {label} script: {lines} lines, {len(script):,} bytes, verdict {verdict.decision.value}, "
         f"{len(verdict.findings)} findings"
     )
-    print(f"  tree-sitter parse only : {parse_only * 1000:7.1f} ms (median of {RUNS})")
-    print(f"  analyze()              : {full * 1000:7.1f} ms (median of {RUNS})")
-    print(f"  ratio analyze/parse    : {full / parse_only:7.1f}x")
+    print(f"  {parser:<23}: {base * 1000:7.1f} ms (median of {RUNS})")
+    print(f"  {'analyze()':<23}: {full * 1000:7.1f} ms (median of {RUNS})")
+    print(f"  {'ratio analyze/parse':<23}: {full / base:7.1f}x")
 
 
 def confusion() -> None:

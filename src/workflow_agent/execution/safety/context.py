@@ -3,6 +3,7 @@ normalised shape of a shell command that the rules look at."""
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,9 +18,23 @@ SNIPPET_LEN = 120
 
 
 def snippet_of(text: str) -> str:
-    """First line of a command, shortened for display."""
+    """First line of a command, shortened for display, control characters made visible."""
     line = text.strip().split("\n", 1)[0]
-    return line if len(line) <= SNIPPET_LEN else line[: SNIPPET_LEN - 1] + "…"
+    line = line if len(line) <= SNIPPET_LEN else line[: SNIPPET_LEN - 1] + "…"
+    return visible(line)
+
+
+# Control characters (and bidirectional overrides) would corrupt or disguise what a terminal
+# shows; the placeholders for unknown values ("\x00", "\x01") show as an ellipsis instead.
+_VISIBLE = {c: f"\\x{c:02x}" for c in [*range(0x20), *range(0x7F, 0xA0)]}
+_VISIBLE |= {0: "…", 1: "…", 9: "\\t", 10: "\\n", 13: "\\r"}
+_VISIBLE |= {c: f"\\u{c:04x}" for c in [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]}
+_HIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def visible(text: str) -> str:
+    """``text`` with control characters written as escapes (``\\r``, ``\\x1b``)."""
+    return text.translate(_VISIBLE) if _HIDDEN.search(text) else text
 
 
 class Sink:
@@ -49,7 +64,7 @@ class Sink:
                 line=line,
                 col=col,
                 snippet=snippet_of(snippet),
-                explanation=explanation,
+                explanation=visible(explanation),
             )
 
     @property
@@ -116,14 +131,14 @@ class Ctx:
         self.nested(language, code, point, self)
 
 
-@dataclass
+@dataclass(slots=True)
 class Redirect:
     op: str
     target: Word | None
     point: Point
 
 
-@dataclass
+@dataclass(slots=True)
 class Output:
     """What a pipeline stage writes to its stdout, as far as it can be known."""
 
@@ -132,7 +147,7 @@ class Output:
     obfuscated: bool = False
 
 
-@dataclass
+@dataclass(slots=True)
 class Cmd:
     """A simple command after quote removal, with its pipes and redirections."""
 
@@ -199,6 +214,7 @@ def norm_arg(text: str) -> str:
 
 Handler = Callable[[Ctx, Cmd], None]
 HANDLERS: dict[str, list[Handler]] = {}
+HANDLER_CACHE: dict[str, list[Handler]] = {}  # handlers_for() answers, emptied on registration
 
 
 def handles(*names: str) -> Callable[[Handler], Handler]:
@@ -208,6 +224,7 @@ def handles(*names: str) -> Callable[[Handler], Handler]:
         """Add the rule to the table."""
         for name in names:
             HANDLERS.setdefault(name, []).append(func)
+        HANDLER_CACHE.clear()
         return func
 
     return register

@@ -10,6 +10,7 @@ from __future__ import annotations
 import posixpath
 import re
 from enum import IntEnum
+from functools import lru_cache
 
 from .words import NONEMPTY, names
 
@@ -66,6 +67,7 @@ _ACCOUNTS = re.compile(
 _LOG = re.compile(r"^(/var/log(/.*)?|/var/(run|log)/(utmp|wtmp|btmp|lastlog)|~/\.\w*_?history)$")
 
 
+@lru_cache(maxsize=4096)  # rules ask about the same path several times (place, is_log ...)
 def normalize(path: str) -> str:
     """Resolve ``.``/``..`` lexically, keep ``~`` as the home marker, drop a trailing slash."""
     if not path:
@@ -99,6 +101,7 @@ def _strip_glob(path: str) -> str:
             return path
 
 
+@lru_cache(maxsize=4096)
 def place(path: str, cwd: str | None = None) -> Place:
     """Classify a path (relative paths are joined to a known working directory first)."""
     if not path or path.startswith(NONEMPTY):
@@ -141,17 +144,29 @@ def place(path: str, cwd: str | None = None) -> Place:
     return Place.TOP_LEVEL if not rest else Place.OTHER
 
 
+# Every _SECRET and _LEAKY match contains one of these inside a single path component, and
+# normalising a path only drops or joins whole components: a path without any of them can be
+# answered without normalising it (most arguments of a large script take this shortcut).
+_MAYBE_SECRET = re.compile(
+    r"\.(?:ssh|aws|gnupg|kube|docker|netrc|git-credentials|npmrc|pypirc|pgpass|my|vault|config|azure|"
+    r"password|local|mozilla|terraform|env|pem|key|p12|pfx|kdbx|(?:bash|zsh|sh|python|mysql|psql)_history)"
+    r"|etc|Library"
+)
+
+
 def _expand_home(path: str) -> str:
     return normalize(path) if path.startswith(("~", "/")) else path
 
 
 def is_secret(path: str) -> bool:
     """Keys, credentials, keyrings, browser password stores, shell history, /etc/shadow."""
-    return bool(_SECRET.search(_expand_home(path)))
+    return bool(_MAYBE_SECRET.search(path)) and bool(_SECRET.search(_expand_home(path)))
 
 
 def is_leaky(path: str) -> bool:
     """A secret, or a file that is harmless to read but telling once sent elsewhere."""
+    if not _MAYBE_SECRET.search(path):
+        return False
     norm = _expand_home(path)
     return bool(_SECRET.search(norm) or _LEAKY.search(norm))
 

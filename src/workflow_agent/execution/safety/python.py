@@ -13,7 +13,7 @@ from . import paths
 from .context import Ctx, Point
 from .model import Severity
 from .paths import Place
-from .pyvalues import HOLE, Values
+from .pyvalues import HOLE, Values, nodes_of
 from .words import NONEMPTY, names
 
 _SHELL_STRING = names(
@@ -108,18 +108,15 @@ class _Checker:
 
     def run(self) -> None:
         """Check every call in the module, then module-wide patterns."""
-        calls: list[ast.Call] = []
-        for node in ast.walk(self.tree):
-            if isinstance(node, ast.Call):
-                calls.append(node)
-            elif isinstance(node, ast.While) and _endless(node) and _forks(node):
+        for loop in self.values.loops:
+            if _endless(loop) and _forks(loop):
                 self.flag(
                     "resource.fork-bomb",
                     Severity.CRITICAL,
-                    node,
+                    loop,
                     "A fork bomb: the loop starts new processes without end until the machine freezes.",
                 )
-        for call in calls:
+        for call in self.values.calls:
             self._call(call, self.values.qual(call.func))
         if self.socket and self.wires_fds:
             self.flag(
@@ -228,7 +225,7 @@ class _Checker:
                 f"fs.delete-{where.name.lower().replace('_', '-')}",
                 severity,
                 call,
-                f"Deletes {literal} {'recursively ' if recursive else ''}without asking.",
+                f"Deletes {_shown(text)} {'recursively ' if recursive else ''}without asking.",
             )
         elif HOLE in text and paths.place(text.replace(HOLE, "")) >= Place.HOME_ITEM:
             self.flag(
@@ -283,10 +280,13 @@ class _Checker:
         text = self.values.text(target)
         if text is not None and paths.is_secret(text):
             self.ctx.facts.secret_reads.append(
-                (_point(call), text, ast.get_source_segment(self.code, call) or "")
+                (_point(call), _shown(text), ast.get_source_segment(self.code, call) or "")
             )
             self.flag(
-                "cred.read", Severity.MEDIUM, call, f"Reads {text}, which holds passwords, keys or tokens."
+                "cred.read",
+                Severity.MEDIUM,
+                call,
+                f"Reads {_shown(text)}, which holds passwords, keys or tokens.",
             )
 
     def _write(self, call: ast.Call, target: ast.expr) -> None:
@@ -295,16 +295,17 @@ class _Checker:
             return
         norm = paths.normalize(text) if text.startswith(("/", "~")) else text
         where = paths.place(text)
+        shown = _shown(norm)
         if where is Place.DEVICE or paths.is_account_db(norm):
             self.flag(
-                "fs.system-write", Severity.CRITICAL, call, f"Overwrites {norm}, a disk or account file."
+                "fs.system-write", Severity.CRITICAL, call, f"Overwrites {shown}, a disk or account file."
             )
         elif paths.is_startup_file(norm):
             self.flag(
-                "persist.startup-file", Severity.HIGH, call, f"Changes {norm}, so code runs at every login."
+                "persist.startup-file", Severity.HIGH, call, f"Changes {shown}, so code runs at every login."
             )
         elif where in (Place.SYSTEM, Place.ROOT):
-            self.flag("fs.system-write", Severity.HIGH, call, f"Writes to the system file {norm}.")
+            self.flag("fs.system-write", Severity.HIGH, call, f"Writes to the system file {shown}.")
 
     def _chmod(self, call: ast.Call, qual: str) -> None:
         if len(call.args) < 2:
@@ -320,7 +321,9 @@ class _Checker:
             return
         text = self.values.text(call.args[0])
         if text is not None and paths.place(text) in (Place.SYSTEM, Place.ROOT, Place.HOME):
-            self.flag("priv.system-permissions", Severity.HIGH, call, f"Changes permissions of {text}.")
+            self.flag(
+                "priv.system-permissions", Severity.HIGH, call, f"Changes permissions of {_shown(text)}."
+            )
 
     def _upload(self, call: ast.Call) -> None:
         sources = [*call.args[1:], *(k.value for k in call.keywords if k.arg in ("data", "files", "json"))]
@@ -333,10 +336,15 @@ class _Checker:
             "cred.exfiltrate" if leaky else "net.upload",
             Severity.HIGH if leaky else Severity.MEDIUM,
             call,
-            f"Sends {leaky[0]} to another machine."
+            f"Sends {_shown(leaky[0])} to another machine."
             if leaky
             else "Sends the contents of a local file to a server.",
         )
+
+
+def _shown(text: str) -> str:
+    """A value for people: unknown parts shown as an ellipsis instead of a placeholder."""
+    return text.replace(HOLE, "…").replace(NONEMPTY, "…")
 
 
 def _point(node: ast.AST) -> Point:
@@ -357,14 +365,14 @@ def _endless(loop: ast.While) -> bool:
     return (
         isinstance(loop.test, ast.Constant)
         and bool(loop.test.value)
-        and not any(isinstance(n, ast.Break) for n in ast.walk(loop))
+        and not any(isinstance(n, ast.Break) for n in nodes_of(loop))
     )
 
 
 def _forks(loop: ast.While) -> bool:
     return any(
         isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "fork"
-        for n in ast.walk(loop)
+        for n in nodes_of(loop)
     )
 
 

@@ -52,7 +52,9 @@ def judge_delete(ctx: Ctx, cmd: Cmd, word: Word, verb: str, *, recursive: bool =
             severity,
             word.point,
             cmd.snippet,
-            f"{verb} {_WHAT[where]} ({path}) {how}without asking.".replace("  ", " "),
+            f"{verb} {_WHAT[where]} ({word.render(path, every=True)}) {how}without asking.".replace(
+                "  ", " "
+            ),
         )
         return
     if value is None:
@@ -64,7 +66,7 @@ def judge_delete(ctx: Ctx, cmd: Cmd, word: Word, verb: str, *, recursive: bool =
                 Severity.HIGH,
                 word.point,
                 cmd.snippet,
-                f"If a variable in {word.text} is empty or unset this deletes {worst or '/'}; "
+                f"If a variable in {word.text} is empty or unset this deletes {word.render(worst) or '/'}; "
                 "write ${VAR:?} to stop instead.",
             )
 
@@ -84,7 +86,8 @@ def shred(ctx: Ctx, cmd: Cmd) -> None:
     for word in parse_opts(cmd.args, names("-n -s --iterations --size")).positional:
         path = word.value or word.worst_case()
         if paths.is_log(path):
-            ctx.flag("logs.tamper", Severity.HIGH, word.point, cmd.snippet, f"Destroys the log {path}.")
+            shown = word.render(path)
+            ctx.flag("logs.tamper", Severity.HIGH, word.point, cmd.snippet, f"Destroys the log {shown}.")
         else:
             judge_delete(ctx, cmd, word, "Irrecoverably overwrites", recursive=False)
 
@@ -255,7 +258,7 @@ def check_write(ctx: Ctx, cmd: Cmd, word: Word, *, append: bool = False) -> None
     elif where in (Place.SYSTEM, Place.ROOT):
         rule, severity, text = "fs.system-write", Severity.HIGH, f"Writes to the system file {norm}."
     if rule:
-        ctx.flag(rule, severity, word.point, cmd.snippet, text)
+        ctx.flag(rule, severity, word.point, cmd.snippet, word.render(text))
 
 
 _WRITE_OPS = frozenset({">", ">>", "&>", "&>>", ">|", "<>", ">&"})
@@ -366,7 +369,8 @@ def permissions(ctx: Ctx, cmd: Cmd) -> None:
                 Severity.HIGH,
                 word.point,
                 cmd.snippet,
-                f"Changes ownership or permissions of {path}{' and everything in it' if recursive else ''}.",
+                f"Changes ownership or permissions of {word.render(path)}"
+                f"{' and everything in it' if recursive else ''}.",
             )
             return
 
