@@ -5,8 +5,6 @@ Run: .venv/bin/python bench/bench_classify.py   (WORKFLOW_CASES_DIR overrides th
 
 from __future__ import annotations
 
-import json
-import os
 import random
 import statistics
 import sys
@@ -14,26 +12,20 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 from typing import Any
 
+from workflow_agent.cases import CasesMissing, read_cases
 from workflow_agent.execution.classify import classify_failure
 
 TEN_MB = 10 * 1024 * 1024
 REPEATS = 15
 
 
-def cases_path() -> Path:
-    override = os.environ.get("WORKFLOW_CASES_DIR")
-    base = Path(override) if override else Path(__file__).resolve().parents[1].parent / "shared" / "cases"
-    return base / "errors.jsonl"
-
-
 def load_cases() -> list[dict[str, Any]]:
-    path = cases_path()
-    if not path.is_file():
-        sys.exit(f"error corpus not found: {path} (set WORKFLOW_CASES_DIR to the directory holding it)")
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    try:
+        return read_cases("errors")
+    except CasesMissing as exc:
+        sys.exit(f"error corpus not found: {exc}")
 
 
 def accuracy(cases: list[dict[str, Any]]) -> None:

@@ -8,7 +8,6 @@ node, bash), so the rules are checked on more than the rows they were tuned on.
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from collections import Counter
@@ -18,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from workflow_agent.cases import CasesMissing, read_cases
 from workflow_agent.core.types import FailureClass
 from workflow_agent.execution import classify as classify_module
 from workflow_agent.execution.classify import (
@@ -37,21 +37,11 @@ MIN_CLASS_ROWS = 5
 # --- the corpus -----------------------------------------------------------------------------
 
 
-def cases_path() -> Path:
-    override = os.environ.get("WORKFLOW_CASES_DIR")
-    base = Path(override) if override else Path(__file__).resolve().parents[1].parent / "shared" / "cases"
-    return base / "errors.jsonl"
-
-
 def load_cases() -> list[dict[str, Any]]:
-    path = cases_path()
-    if not path.is_file():
-        pytest.fail(
-            f"error corpus not found: {path}. Put shared/ beside the repository, or set "
-            "WORKFLOW_CASES_DIR to the directory that holds errors.jsonl.",
-            pytrace=False,
-        )
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    try:
+        return read_cases("errors")
+    except CasesMissing as exc:
+        pytest.fail(f"error corpus not found: {exc}", pytrace=False)
 
 
 def test_missing_corpus_fails_with_a_clear_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
