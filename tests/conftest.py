@@ -6,10 +6,15 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import pydantic_ai.models
 import pytest
 from typer.testing import CliRunner
 
 from workflow_agent.cli import main
+
+
+# No test may reach a real model; tests of the real provider clients opt in, against fake servers on 127.0.0.1.
+pydantic_ai.models.ALLOW_MODEL_REQUESTS = False
 
 
 @pytest.fixture(autouse=True)
@@ -21,6 +26,8 @@ def workflow_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("WORKFLOW_LOG_LIMIT", raising=False)
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("COLUMNS", "200")
+    for key in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL", "WORKFLOW_MODEL"):
+        monkeypatch.delenv(key, raising=False)
     return home
 
 
