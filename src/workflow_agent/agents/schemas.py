@@ -44,7 +44,9 @@ class PatternReport(BaseModel):
     summary: str
     systemic_issues: list[str] = Field(default_factory=list)
     improvements: list[str] = Field(default_factory=list)
-    learned_facts: list[str] = Field(default_factory=list, description="Short facts worth remembering in CLAUDE.md.")
+    learned_facts: list[str] = Field(
+        default_factory=list, description="Short facts worth remembering in CLAUDE.md."
+    )
 
 
 @dataclass(frozen=True)
