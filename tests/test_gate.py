@@ -90,3 +90,28 @@ def test_ask_needs_approval_once(cli: Cli, script: ScriptMaker, workdir: Path) -
     statuses = [r["status"] for r in history(cli)]
     assert statuses.count("refused") == 3
     assert statuses.count("success") == 3
+
+
+def test_verdict_is_cached_per_code_and_reused_without_the_engine(
+    cli: Cli, script: ScriptMaker, workdir: Path, workflow_home: Path
+) -> None:
+    import subprocess
+    import sys
+
+    add(cli, script, "fine", "echo hello\n")
+    assert cli("run", "fine", "-q").exit_code == 0
+    cache = json.loads((workflow_home / "fine" / ".verdict.json").read_text())
+    assert cache["verdict"]["decision"] == "allow"
+    code = (
+        "import sys\nfrom workflow_agent.cli import main\n"
+        "code = main(['run', 'fine', '-q'])\n"
+        "print('ENGINE', 'workflow_agent.execution.safety.engine' in sys.modules, code)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert "ENGINE False 0" in proc.stdout, proc.stdout + proc.stderr
+    # New code means a new verdict: the cached one is not reused.
+    assert cli("edit", "fine", "--file", str(script("bad.sh", DENIED))).exit_code == 0
+    assert cli("run", "fine").exit_code == 3
+    assert json.loads((workflow_home / "fine" / ".verdict.json").read_text())["verdict"]["decision"] == "deny"
+    (workflow_home / "fine" / ".verdict.json").write_text("{not json")
+    assert cli("run", "fine").exit_code == 3, "a damaged cache is ignored"

@@ -7,12 +7,14 @@ recorded in history.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from workflow_agent import __version__
 from workflow_agent.core.errors import SafetyRefusal
 from workflow_agent.core.types import Workflow
 from workflow_agent.execution.safety import Decision, Verdict, analyze
@@ -66,8 +68,40 @@ class Approvals:
         atomic_write_text(self.path, json.dumps(digests))
 
 
-def inspect(workflow: Workflow) -> Verdict:
-    return analyze(workflow.code, workflow.config.language)
+VERDICT_FILE = ".verdict.json"
+
+
+@functools.cache
+def engine_fingerprint() -> str:
+    """Changes whenever the analyzer's code does (an upgrade, an edit), so cached verdicts expire."""
+    from workflow_agent.execution import safety
+
+    folder = Path(safety.__file__).parent
+    stamp = hashlib.sha256(__version__.encode())
+    for path in sorted(folder.glob("*.py")):
+        info = path.stat()
+        stamp.update(f"{path.name}:{info.st_size}:{info.st_mtime_ns};".encode())
+    return stamp.hexdigest()[:16]
+
+
+def inspect(workflow: Workflow, folder: Path | None = None) -> Verdict:
+    """The safety verdict for the workflow's code, reused while neither the code nor the analyzer changed.
+
+    A daily run of an unchanged script then never loads the analysis engine at all.
+    """
+    key = f"{code_digest(workflow.code)}:{workflow.config.language.value}:{engine_fingerprint()}"
+    cache = None if folder is None else folder / VERDICT_FILE
+    if cache is not None:
+        try:
+            data = json.loads(cache.read_text())
+            if data.get("key") == key:
+                return Verdict.model_validate(data["verdict"])
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # no cache, or a damaged one: analyse again
+    verdict = analyze(workflow.code, workflow.config.language)
+    if cache is not None and cache.parent.is_dir():
+        atomic_write_text(cache, json.dumps({"key": key, "verdict": verdict.to_dict()}))
+    return verdict
 
 
 def enforce(workflow: Workflow, verdict: Verdict, policy: GatePolicy, approvals: Approvals) -> None:

@@ -148,7 +148,7 @@ def _admit(
     store: WorkflowStore, history: HistoryStore, workflow: Workflow, hooks: RunHooks, trigger: str
 ) -> None:
     """The static safety gate; a refusal leaves a history row."""
-    verdict = inspect(workflow)
+    verdict = inspect(workflow, store.folder(workflow.name))
     if hooks.on_verdict is not None:
         hooks.on_verdict(verdict)
     try:
