@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import signal
 import subprocess
 import sys
@@ -261,18 +260,19 @@ def test_commands_do_not_import_model_libraries(command: list[str], tmp_path: Pa
 def test_one_gigabyte_of_output_keeps_memory_flat(tmp_path: Path, workdir: Path) -> None:
     add("flood", "yes 'the quick brown fox jumps over the lazy dog' | head -c 1073741824\n", tmp_path)
     env = {**os.environ, "WORKFLOW_LOG_LIMIT": str(4 * 1024 * 1024)}
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    proc = subprocess.run(
-        [*WORKFLOW, "run", "flood"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env=env,
-        timeout=300,
-        check=False,
+    # Measured in a fresh parent, so children of earlier tests cannot inflate RUSAGE_CHILDREN.
+    wrapper = (
+        "import resource, subprocess, sys\n"
+        "code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE).returncode\n"
+        "print(code, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
     )
-    assert proc.returncode == 0, proc.stderr
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    assert peak_kib < 100 * 1024, f"peak RSS {peak_kib} KiB (before: {before} KiB)"
+    proc = subprocess.run(
+        [sys.executable, "-c", wrapper, *WORKFLOW, "run", "flood"],
+        capture_output=True, text=True, env=env, timeout=300, check=False,
+    )  # fmt: skip
+    code, peak_kib = map(int, proc.stdout.split())
+    assert code == 0, proc.stderr
+    assert peak_kib < 100 * 1024, f"peak RSS {peak_kib} KiB"
     [row] = history_json()
     assert row["status"] == "success"
     assert "bytes not shown" in str(row["stdout"])
