@@ -12,6 +12,8 @@ from typer.testing import CliRunner
 
 from workflow_agent.cli import main
 
+pytest_plugins = ["fakes.fixtures"]  # fake model servers on 127.0.0.1 (tests/fakes)
+
 # No test may reach a real model; tests of the real provider clients opt in, against fake servers on 127.0.0.1.
 pydantic_ai.models.ALLOW_MODEL_REQUESTS = False
 

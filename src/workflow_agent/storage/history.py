@@ -12,13 +12,17 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workflow_agent.core.errors import NotFoundError, StorageError
 from workflow_agent.core.types import ExecutionRecord, FailureClass, FailurePattern, RunStatus, utcnow
 from workflow_agent.storage import processes
 from workflow_agent.storage.migrations import SCHEMA_VERSION, migrate
-from workflow_agent.storage.stats import WorkflowStats, compute_stats
+from workflow_agent.storage.stats import LlmUsage, WorkflowStats, compute_stats, llm_usage
+
+if TYPE_CHECKING:
+    # Only the type: storage sits below agents/ and must not import it at run time.
+    from workflow_agent.agents.schemas import CallRecord
 
 BUSY_TIMEOUT_S = 30.0
 COLUMNS = (
@@ -171,6 +175,35 @@ class HistoryStore:
         self.close_unstarted(row_id, status=RunStatus.REFUSED, message=reason)
         return row_id
 
+    def record_llm_call(
+        self,
+        workflow_name: str | None,
+        record: CallRecord,
+        *,
+        cost_usd: float | None,
+        execution_id: int | None = None,
+    ) -> int:
+        """Remember one model call (what it was for, tokens, estimated cost); return its row id."""
+        with self._write() as conn:
+            cursor = conn.execute(
+                "INSERT INTO llm_calls (workflow_name, execution_id, purpose, model, input_tokens, "
+                "output_tokens, cost_usd, duration, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    workflow_name,
+                    execution_id,
+                    record.purpose,
+                    record.model,
+                    record.input_tokens,
+                    record.output_tokens,
+                    cost_usd,
+                    record.duration_s,
+                    _iso(utcnow()),
+                ),
+            )
+            row_id = cursor.lastrowid
+        assert row_id is not None
+        return row_id
+
     def reap_interrupted(self) -> int:
         """Mark rows left 'running' by a process that no longer exists as 'interrupted'."""
         rows = self.conn.execute(
@@ -266,6 +299,10 @@ class HistoryStore:
         """Statistics per workflow (one workflow, or every workflow with history)."""
         self.reap_interrupted()
         return compute_stats(self.conn, workflow_name, trend_window=trend_window)
+
+    def llm_usage(self, workflow_name: str | None = None) -> dict[str, LlmUsage]:
+        """Model calls, tokens and estimated cost per workflow (one workflow, or every one)."""
+        return llm_usage(self.conn, workflow_name)
 
     def get_failure_patterns(self, workflow_name: str, *, limit: int = 200) -> list[FailurePattern]:
         """Recent failures grouped by failure class, most frequent first."""

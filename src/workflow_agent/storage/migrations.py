@@ -108,6 +108,22 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE executions ADD COLUMN sandbox TEXT;
     """,
+    # 6: every model call (teach, improve, explain, ...), so stats can say what a workflow cost.
+    """
+    CREATE TABLE llm_calls (
+        id INTEGER PRIMARY KEY,
+        workflow_name TEXT,
+        execution_id INTEGER,
+        purpose TEXT,
+        model TEXT,
+        input_tokens INTEGER,
+        output_tokens INTEGER,
+        cost_usd REAL,
+        duration REAL,
+        created_at TEXT
+    );
+    CREATE INDEX idx_llm_calls_workflow ON llm_calls (workflow_name);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

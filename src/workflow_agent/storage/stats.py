@@ -2,7 +2,8 @@
 
 Counts, success rate and mean duration are all-time, read from the trigger-kept run_totals
 table. Percentiles describe recent behaviour: the last DURATION_WINDOW timed runs, read
-newest-first off the (workflow_name, id) index.
+newest-first off the (workflow_name, id) index. Model usage (calls, tokens, cost) comes from the
+llm_calls table, summed per workflow.
 """
 
 from __future__ import annotations
@@ -44,9 +45,41 @@ class WorkflowStats:
     trend: list[str] = field(default_factory=list)  # statuses of the last runs, oldest first
     trend_success_rate: float | None = None
     previous_success_rate: float | None = None  # the window before the trend window
+    llm_calls: int = 0  # model calls made for this workflow (teach, improve, explain, ...)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0  # estimated; calls to models without a known price count as zero
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass
+class LlmUsage:
+    """What the model calls made for one workflow add up to."""
+
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float  # the sum of the calls whose cost is known
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def llm_usage(conn: sqlite3.Connection, workflow_name: str | None = None) -> dict[str, LlmUsage]:
+    """Model usage per workflow (one workflow, or all); calls not tied to a workflow are left out."""
+    where, args = ("WHERE workflow_name = ?", [workflow_name]) if workflow_name is not None else ("", [])
+    rows = conn.execute(
+        "SELECT workflow_name, count(*), coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0), "
+        f"coalesce(sum(cost_usd), 0.0) FROM llm_calls {where} GROUP BY workflow_name",
+        args,
+    ).fetchall()
+    return {
+        name: LlmUsage(int(calls), int(tokens_in), int(tokens_out), float(cost))
+        for name, calls, tokens_in, tokens_out, cost in rows
+        if name is not None
+    }
 
 
 def _percentile(ordered: list[float], fraction: float) -> float | None:
@@ -69,6 +102,7 @@ def compute_stats(
     totals = conn.execute(
         f"SELECT workflow_name, status, runs, total_duration, timed_runs FROM run_totals {where}", args
     ).fetchall()
+    usage = llm_usage(conn, workflow_name)
     per_name: dict[str, dict[str, tuple[int, float, int]]] = {}
     for name, status, count, total, timed in totals:
         if not count:
@@ -110,6 +144,7 @@ def compute_stats(
                 (name, DURATION_WINDOW),
             )
         )
+        spent = usage.get(name, LlmUsage(0, 0, 0, 0.0))
         result.append(
             WorkflowStats(
                 workflow_name=name,
@@ -129,6 +164,10 @@ def compute_stats(
                 trend=trend,
                 trend_success_rate=_rate(trend),
                 previous_success_rate=_rate(recent[trend_window:]),
+                llm_calls=spent.calls,
+                input_tokens=spent.input_tokens,
+                output_tokens=spent.output_tokens,
+                cost_usd=spent.cost_usd,
             )
         )
     return result
