@@ -14,25 +14,12 @@ def add(cli: Cli, script: ScriptMaker, name: str, text: str, *extra: str, filena
     assert result.exit_code == 0, result.stderr
 
 
-def test_help_lists_commands_without_teach(cli: Cli) -> None:
+def test_help_lists_every_command(cli: Cli) -> None:
     result = cli("--help")
     assert result.exit_code == 0
-    for command in (
-        "add",
-        "list",
-        "show",
-        "edit",
-        "delete",
-        "run",
-        "history",
-        "stats",
-        "versions",
-        "diff",
-        "rollback",
-    ):
-        assert f"  {command} " in result.stdout
-    assert "teach" not in result.stdout
-    assert "improve" not in result.stdout
+    commands = "add teach improve explain models list show edit delete run check history stats versions diff"
+    for command in [*commands.split(), "rollback", "doctor"]:
+        assert f"  {command} " in result.stdout, command
 
 
 def test_version_flag(cli: Cli) -> None:

@@ -74,6 +74,55 @@ def add(
     add_workflow(name, source, file, language, description, timeout, env or [], workdir, json_out)
 
 
+ModelOpt = Annotated[
+    str | None,
+    typer.Option("--model", "-m", help="anthropic:ID, openai:ID (with OPENAI_BASE_URL), ollama:ID, or test."),
+]
+
+
+@app.command()
+def teach(
+    name: Annotated[str, typer.Argument(help="Name for the new workflow.")],
+    description: Annotated[str, typer.Argument(help="The task, in a sentence.")],
+    model: ModelOpt = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Save without asking if the safety check allows it.")
+    ] = False,
+    no_input: NoInputOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Describe a task; a model writes the script; you review, check and approve it."""
+    from workflow_agent.commands.teach import teach_command
+
+    _exit(teach_command(name, description, model, yes, no_input, json_out))
+
+
+@app.command()
+def improve(
+    name: str,
+    model: ModelOpt = None,
+    feedback: Annotated[str | None, typer.Option("--feedback", "-f", help="What should change.")] = None,
+    trial: Annotated[
+        bool, typer.Option("--trial/--no-trial", help="Try the new version once in the sandbox.")
+    ] = True,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Save the new version without asking.")] = False,
+    no_input: NoInputOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Learn from a workflow's failures (and your feedback) and propose a better version."""
+    from workflow_agent.commands.teach import improve_command
+
+    _exit(improve_command(name, model, feedback, trial, yes, no_input, json_out))
+
+
+@app.command()
+def explain(name: str, model: ModelOpt = None, json_out: JsonOpt = False) -> None:
+    """Have the model explain, step by step, what a workflow does."""
+    from workflow_agent.commands.teach import explain_command
+
+    _exit(explain_command(name, model, json_out))
+
+
 @app.command("list")
 def list_(json_out: JsonOpt = False) -> None:
     """List your workflows with their last run."""
@@ -142,13 +191,25 @@ def run_(
         bool, typer.Option("--force", help="Run a denied script after typing its name to confirm.")
     ] = False,
     no_input: NoInputOpt = False,
+    model: ModelOpt = None,
 ) -> None:
     """Check, sandbox and run a workflow with live output; the run is recorded in history."""
     from workflow_agent.commands.runs import run_command
 
     _exit(
         run_command(
-            name, param or [], workdir, timeout, quiet, json_out, sandbox, verbose, yes, force, no_input
+            name,
+            param or [],
+            workdir,
+            timeout,
+            quiet,
+            json_out,
+            sandbox,
+            verbose,
+            yes,
+            force,
+            no_input,
+            model,
         )
     )
 
@@ -231,6 +292,19 @@ def rollback(name: str, version: int, json_out: JsonOpt = False) -> None:
     from workflow_agent.commands.manage import rollback_workflow
 
     rollback_workflow(name, version, json_out)
+
+
+@app.command()
+def models(
+    check: Annotated[
+        bool, typer.Option("--check/--no-check", help="Ask each provider whether it answers (a few seconds).")
+    ] = True,
+    json_out: JsonOpt = False,
+) -> None:
+    """List the models configured here and whether each answers (exit 4 if the one in use cannot)."""
+    from workflow_agent.commands.models import models_command
+
+    _exit(models_command(check, json_out))
 
 
 @app.command()

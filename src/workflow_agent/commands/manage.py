@@ -164,11 +164,15 @@ def edit_workflow(name: str, file: Path | None, no_input: bool, json_out: bool) 
 
 
 def _edit_in_editor(workflow: Workflow, no_input: bool) -> str:
-    language = workflow.config.language
-    handle, temp = tempfile.mkstemp(prefix=f"workflow-{workflow.name}-", suffix=language.extension)
+    return edit_text(workflow.code, workflow.config.language, workflow.name, no_input=no_input)
+
+
+def edit_text(text: str, language: Language, label: str, *, no_input: bool = False) -> str:
+    """Open ``text`` in the user's editor until it parses; the text is kept on disk if they give up."""
+    handle, temp = tempfile.mkstemp(prefix=f"workflow-{label}-", suffix=language.extension)
     path = Path(temp)
     with os.fdopen(handle, "w", encoding="utf-8") as out:
-        out.write(workflow.code)
+        out.write(text)
     while True:
         command = [*_editor_command(), str(path)]
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -78,6 +79,11 @@ def _isolation(value: str) -> Isolation:
         raise ValidationError(f"unknown sandbox {value!r}", hint=f"Use one of: {known}.") from None
 
 
+def _interactive() -> bool:
+    """Offer follow-up questions only to a person at a terminal."""
+    return sys.stdin.isatty() and sys.stderr.isatty()
+
+
 def _ask(question: str) -> bool:
     try:
         return typer.confirm(question, default=False, err=True)
@@ -118,6 +124,7 @@ def run_command(
     yes: bool = False,
     force: bool = False,
     no_input: bool = False,
+    model: str | None = None,
 ) -> int:
     values = parse_assignments(params, "--param")
     mode = _isolation(sandbox)
@@ -164,6 +171,10 @@ def run_command(
         )
     _report(outcome, json_out)
     status = outcome.record.status
+    if status in (RunStatus.FAILED, RunStatus.TIMEOUT) and not (json_out or no_input) and _interactive():
+        from workflow_agent.commands.teach import offer_fix
+
+        offer_fix(outcome.record, model=model, yes=yes)
     if status is RunStatus.SUCCESS:
         return EXIT_OK
     if status is RunStatus.CANCELLED:
@@ -305,7 +316,9 @@ def show_stats(name: str | None, window: int, json_out: bool) -> None:
     if not stats:
         render.out.print(f"No runs of {name} yet." if name else "No runs yet.")
         return
-    grid = render.table("WORKFLOW", "RUNS", "OK", "MEAN", "P50", "P95", "LAST FAILURE", f"LAST {window}")
+    grid = render.table(
+        "WORKFLOW", "RUNS", "OK", "MEAN", "P50", "P95", "LAST FAILURE", f"LAST {window}", "TOKENS", "COST"
+    )
     for s in stats:
         last = s.last_failure
         failure = f"{render.ago(last.started_at)} ({last.failure_class or last.status})" if last else "-"
@@ -322,5 +335,16 @@ def show_stats(name: str | None, window: int, json_out: bool) -> None:
             render.seconds(s.p95_duration),
             failure,
             f"{render.trend(s.trend)} {render.percent(s.trend_success_rate)}{change}",
+            _tokens(s.input_tokens + s.output_tokens) if s.llm_calls else "-",
+            f"${s.cost_usd:.3f}" if s.llm_calls else "-",
         )
     render.out.print(grid)
+
+
+def _tokens(count: int) -> str:
+    """Model tokens (input + output) in a few characters: 950, 12.3k, 4.1M."""
+    if count < 1000:
+        return str(count)
+    if count < 1_000_000:
+        return f"{count / 1000:.1f}k"
+    return f"{count / 1_000_000:.1f}M"
