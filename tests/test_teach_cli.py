@@ -147,3 +147,54 @@ def test_explain(cli: Cli, script: ScriptMaker) -> None:
     result = cli("explain", "fine", "--model", "test", "--json")
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["explanation"]
+
+
+def test_interactive_teach_edit_in_editor_then_approve(cli: Cli, script: ScriptMaker, workdir: Path) -> None:
+    editor = script("editor.sh", "#!/bin/sh\nprintf '# reviewed by a person\\n' >> \"$1\"\n")
+    editor.chmod(0o755)
+    result = cli(
+        "teach", "greet", "greet the user", "--model", "test", input="e\na\n", env={"EDITOR": str(editor)}
+    )
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(cli("show", "greet", "--json").stdout)["code"].endswith("# reviewed by a person\n")
+
+
+def test_a_failed_run_at_a_terminal_offers_a_fix(
+    script: ScriptMaker, workdir: Path, workflow_home: Path
+) -> None:
+    import os
+    import pty
+    import subprocess
+    import sys
+    import time
+
+    path = script("f.sh", "echo 'curl: (7) Failed to connect: Connection refused' >&2; exit 7\n")
+    subprocess.run([sys.executable, "-m", "workflow_agent", "add", "flaky", "--file", str(path)], check=True)
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workflow_agent", "run", "flaky", "--model", "test"],
+        stdin=slave, stdout=slave, stderr=slave,
+    )  # fmt: skip
+    os.close(slave)
+    output = b""
+    answered: set[bytes] = set()
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        output += chunk
+        for question in (b"propose a fix?", b"Save the fix as a new version?"):
+            if question in output and question not in answered:
+                answered.add(question)
+                os.write(master, b"y\n")
+    proc.wait(timeout=30)
+    os.close(master)
+    text = output.decode(errors="replace")
+    assert proc.returncode == 1, text
+    assert "network" in text
+    assert "Saved version 2" in text, text
+    store_code = (workflow_home / "flaky" / "workflow.sh").read_text()
+    assert "Connection refused" not in store_code
+    assert "Run " in (workflow_home / "flaky" / "CLAUDE.md").read_text()
