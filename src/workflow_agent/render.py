@@ -18,6 +18,7 @@ __all__ = [
     "Text",
     "ago",
     "code",
+    "diff",
     "err",
     "out",
     "percent",
@@ -99,6 +100,13 @@ def table(*columns: str) -> Table:
     for column in columns:
         grid.add_column(column, overflow="fold")
     return grid
+
+
+def diff(lines: list[str], console: Console) -> None:
+    """A unified diff, added lines green, removed red, hunk headers cyan."""
+    for line in lines:
+        style = {"+": "green", "-": "red", "@": "cyan"}.get(line[:1], "")
+        console.print(Text(line.rstrip("\n"), style=style))
 
 
 def trend(statuses: list[str]) -> str:

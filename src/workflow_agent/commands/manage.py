@@ -261,17 +261,7 @@ def show_diff(name: str, a: int | None, b: int | None, json_out: bool) -> None:
     if not lines:
         render.out.print(f"Versions {older} and {newer} have the same code.")
         return
-    for line in lines:
-        style = (
-            "green"
-            if line.startswith("+")
-            else "red"
-            if line.startswith("-")
-            else "cyan"
-            if line.startswith("@")
-            else ""
-        )
-        render.out.print(render.Text(line.rstrip("\n"), style=style))
+    render.diff(lines, render.out)
 
 
 def rollback_workflow(name: str, version: int, json_out: bool) -> None:

@@ -158,17 +158,7 @@ def teach_command(
 
 def _show_proposal(proposal: Proposal) -> None:
     render.err.print(render.Text(proposal.candidate.summary.strip(), style="bold"))
-    for line in proposal.diff.splitlines():
-        style = (
-            "green"
-            if line.startswith("+")
-            else "red"
-            if line.startswith("-")
-            else "cyan"
-            if line.startswith("@")
-            else ""
-        )
-        render.err.print(render.Text(line, style=style))
+    render.diff(proposal.diff.splitlines(), render.err)
     if not proposal.diff:
         render.err.print("The proposed code is the same as the current version.")
     print_verdict(proposal.verdict, "safety check", stream=render.err)
