@@ -12,6 +12,7 @@ from functools import cache
 from importlib.resources import files
 from typing import Final, TypeVar
 
+import pydantic_ai
 from pydantic_ai import Agent, UsageLimits, capture_run_messages
 from pydantic_ai.exceptions import (
     AgentRunError,
@@ -38,6 +39,10 @@ __all__ = [
 
 OnCall = Callable[[CallRecord], None]
 OnEvent = Callable[[str], None]
+
+# The library's first-run banner would land in the middle of our own output (teach shows code and
+# asks questions on the terminal): this program owns its output.
+pydantic_ai.BANNER_ENABLED = False
 
 DepsT = TypeVar("DepsT")
 OutputT = TypeVar("OutputT")
