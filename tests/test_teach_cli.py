@@ -10,6 +10,7 @@ import pytest
 
 from conftest import Cli, ScriptMaker
 from fakes.anthropic_server import FakeAnthropic
+from fakes.openai_server import FakeOpenAI
 from workflow_agent.storage.history import HistoryStore
 
 SUBMIT = "submit_workflow"
@@ -198,3 +199,38 @@ def test_a_failed_run_at_a_terminal_offers_a_fix(
     store_code = (workflow_home / "flaky" / "workflow.sh").read_text()
     assert "Connection refused" not in store_code
     assert "Run " in (workflow_home / "flaky" / "CLAUDE.md").read_text()
+
+
+GOOD_ANSWER = {
+    "language": "bash",
+    "code": "set -euo pipefail\necho ready\n",
+    "summary": "Says it is ready.",
+    "permissions": {"network": False},
+    "params": [],
+}
+
+
+@pytest.mark.usefixtures("allow_model_requests")
+def test_malformed_answer_is_repaired_through_the_real_client(
+    cli: Cli, workdir: Path, fake_anthropic: FakeAnthropic, anthropic_env: dict[str, str]
+) -> None:
+    fake_anthropic.tool_use(SUBMIT, {"language": "bash", "summary": "no code at all"})
+    fake_anthropic.tool_use(SUBMIT, GOOD_ANSWER)
+    result = cli("teach", "ready", "say you are ready", "--yes")
+    assert result.exit_code == 0, result.stderr
+    assert len(fake_anthropic.requests_to("/v1/messages")) == 2
+    assert json.loads(cli("show", "ready", "--json").stdout)["code"] == GOOD_ANSWER["code"]
+
+
+@pytest.mark.usefixtures("allow_model_requests")
+def test_teach_through_the_real_openai_client(
+    cli: Cli, workdir: Path, fake_openai: FakeOpenAI, openai_env: dict[str, str], workflow_home: Path
+) -> None:
+    fake_openai.tool_call(SUBMIT, GOOD_ANSWER)
+    result = cli("teach", "ready", "say you are ready", "--model", "openai:gpt-4o-mini", "--yes", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["model"] == "openai:gpt-4o-mini"
+    [request] = fake_openai.requests_to("/v1/chat/completions")
+    assert "say you are ready" in json.dumps(request.body["messages"])
+    with HistoryStore(workflow_home / "history.db") as history:
+        assert history.llm_usage("ready")["ready"].calls == 1
