@@ -10,6 +10,7 @@ import fcntl
 import json
 import os
 import pty
+import shutil
 import socket
 import subprocess
 import sys
@@ -117,6 +118,17 @@ def outside(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path]:
         path.rmdir()
 
 
+@pytest.fixture
+def fake_home() -> Iterator[Path]:
+    """A home folder outside /tmp (which is private in the sandbox), so masking is what hides secrets."""
+    path = Path.home() / ".cache" / f"workflow-home-{os.getpid()}-{time.monotonic_ns()}"
+    path.mkdir(parents=True)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def test_cannot_write_outside_the_work_dir(tmp_path: Path, workdir: Path, outside: Path) -> None:
     add("writer", f'set -e\necho inside > ./fine.txt\necho pwned > "{outside}/pwned.txt"\n', tmp_path)
     proc = wf("run", "writer")
@@ -141,8 +153,8 @@ def test_declared_write_path_is_writable(tmp_path: Path, workdir: Path) -> None:
     assert (target / "out.txt").read_text() == "data\n"
 
 
-def test_cannot_read_a_planted_ssh_key(tmp_path: Path, workdir: Path) -> None:
-    home = tmp_path / "userhome"
+def test_cannot_read_a_planted_ssh_key(tmp_path: Path, workdir: Path, fake_home: Path) -> None:
+    home = fake_home
     (home / ".ssh").mkdir(parents=True)
     (home / ".ssh" / "id_rsa").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nKEYMATERIAL123\n")
     (home / ".aws").mkdir()
@@ -158,20 +170,38 @@ def test_cannot_read_a_planted_ssh_key(tmp_path: Path, workdir: Path) -> None:
     assert "KEYMATERIAL123" not in json.dumps(run)
 
 
-def test_declared_read_path_unmasks_only_itself(tmp_path: Path, workdir: Path) -> None:
-    home = tmp_path / "userhome"
+def test_running_from_the_home_folder_keeps_secrets_hidden(tmp_path: Path, fake_home: Path) -> None:
+    home = fake_home
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_rsa").write_text("KEYMATERIAL123\n")
+    (home / "notes.txt").write_text("my notes\n")
+    add("homework", "cat notes.txt\necho done > ./out.txt\ncat ~/.ssh/id_rsa\n", tmp_path)
+    proc = subprocess.run(
+        [*WORKFLOW, "run", "homework", "--force", "--yes"], input="homework\n", capture_output=True, text=True,
+        cwd=home, env={**os.environ, "HOME": str(home)}, timeout=120, check=False,
+    )  # fmt: skip
+    assert "my notes" in proc.stdout, proc.stderr
+    assert (home / "out.txt").read_text() == "done\n", "the work dir (here: home) stays writable"
+    assert "KEYMATERIAL123" not in proc.stdout + proc.stderr
+    assert proc.returncode == 1
+
+
+def test_declared_read_path_unmasks_only_itself(tmp_path: Path, workdir: Path, fake_home: Path) -> None:
+    home = fake_home
     (home / ".ssh").mkdir(parents=True)
     (home / ".ssh" / "known_hosts").write_text("example.org ssh-ed25519 AAAA\n")
+    (home / ".ssh" / "id_rsa").write_text("KEYMATERIAL123\n")
     (home / ".aws").mkdir()
     (home / ".aws" / "credentials").write_text("AWSSECRET456\n")
     add(
         "hosts",
-        "cat ~/.ssh/known_hosts; cat ~/.aws/credentials || true\n",
+        "cat ~/.ssh/known_hosts; cat ~/.ssh/id_rsa || true; cat ~/.aws/credentials || true\n",
         tmp_path,
         f"  read: ['{home}/.ssh/known_hosts']\n",
     )
     proc = wf("run", "hosts", env={**os.environ, "HOME": str(home)})
     assert "example.org ssh-ed25519" in proc.stdout
+    assert "KEYMATERIAL123" not in proc.stdout, "a declared file does not un-hide its folder"
     assert "AWSSECRET456" not in proc.stdout
 
 

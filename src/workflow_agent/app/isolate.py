@@ -80,7 +80,8 @@ def prepare(
         # Landlock cannot give the run its own /tmp, so it gets a private folder to write in.
         scratch = Path(tempfile.mkdtemp(prefix=f"workflow-{workflow.name}-"))
         clean["TMPDIR"] = str(scratch)
-        hide = [*sandbox.secret_targets(policy.home, policy.read), *_private_state(settings)]
+        declared = (*policy.read, *policy.write)
+        hide = [*sandbox.secret_targets(policy.home, declared), *_private_state(settings)]
         wrapped = [
             *confine_argv(
                 ro=[], rw=[policy.workdir, *policy.write, scratch], network=policy.network, hide=hide

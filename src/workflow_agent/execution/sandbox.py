@@ -205,18 +205,36 @@ def sandbox_env(env: Mapping[str, str], keep: set[str]) -> dict[str, str]:
     }
 
 
-def secret_targets(home: Path, declared_read: tuple[Path, ...]) -> list[Path]:
+def secret_targets(home: Path, keep: tuple[Path, ...]) -> list[Path]:
+    """Credential files and folders to hide, narrowed so that declared paths (``keep``) stay visible.
+
+    A declared path inside a secret folder does not un-hide the folder: only the entries on the
+    way to it are spared (``read: [~/.ssh/known_hosts]`` leaves ``~/.ssh/id_rsa`` hidden).
+    """
+    kept = [k.resolve() for k in keep]
     targets = [home / rel for rel in SECRET_PATHS] + [Path(p) for p in SYSTEM_SECRETS]
-    allowed = [p.resolve() for p in declared_read]
-    found = []
+    found: list[Path] = []
     for target in targets:
-        if not os.path.lexists(target):
-            continue
-        real = target.resolve()
-        if any(real == a or a.is_relative_to(real) or real.is_relative_to(a) for a in allowed):
-            continue  # the user declared this readable (or something inside it)
-        found.append(target)
+        if os.path.lexists(target):
+            found += _narrow(target, kept)
     return found
+
+
+def _narrow(target: Path, kept: list[Path]) -> list[Path]:
+    real = target.resolve()
+    if any(real == k or real.is_relative_to(k) for k in kept):
+        return []  # declared itself, or inside something declared
+    inside = [k for k in kept if k.is_relative_to(real)]
+    if not inside or not target.is_dir():
+        return [target]
+    hidden: list[Path] = []
+    for child in sorted(target.iterdir()):
+        hidden += _narrow(child, inside)
+    return hidden
+
+
+def _mask(target: Path) -> list[str]:
+    return ["--tmpfs", str(target)] if target.is_dir() else ["--ro-bind", "/dev/null", str(target)]
 
 
 def bwrap_argv(bwrap: str, policy: SandboxPolicy, argv: list[str], env: Mapping[str, str]) -> list[str]:
@@ -231,19 +249,25 @@ def bwrap_argv(bwrap: str, policy: SandboxPolicy, argv: list[str], env: Mapping[
         "--tmpfs",
         "/dev/shm",
     ]
-    # Hide our own state (history, logs, other workflows) but keep what this run needs from it.
-    args += ["--tmpfs", str(policy.state_dir)]
-    for target in secret_targets(policy.home, policy.read):
-        args += ["--tmpfs", str(target)] if target.is_dir() else ["--ro-bind", "/dev/null", str(target)]
-    for path in (policy.code_path, *policy.extra_exec, *policy.read):
-        if path.exists():
-            args += ["--ro-bind", str(path), str(path)]
-    for path in (policy.workdir, *policy.write):
+    writable = (policy.workdir, *policy.write)
+    for path in writable:
         if not path.exists():
             raise ValidationError(
                 f"declared writable path {path} does not exist", hint="Create it, or fix permissions.write."
             )
         args += ["--bind", str(path), str(path)]
+    # Masks go on top of the writable binds, so running from your home folder does not expose
+    # ~/.ssh; our own state (history, logs, other workflows) is hidden the same way.
+    masked = [policy.state_dir, *secret_targets(policy.home, (*policy.read, *policy.write))]
+    for target in masked:
+        args += _mask(target)
+    # Then what this run needs from under a mask: its code, its dependency env, declared paths.
+    for path in (policy.code_path, *policy.extra_exec, *policy.read):
+        if path.exists():
+            args += ["--ro-bind", str(path), str(path)]
+    for path in writable:
+        if any(path.resolve().is_relative_to(m.resolve()) for m in masked):
+            args += ["--bind", str(path), str(path)]
     args += ["--unshare-all", "--unshare-user", "--disable-userns"]
     if policy.network:
         args += ["--share-net"]
