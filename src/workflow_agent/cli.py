@@ -214,6 +214,27 @@ def run_(
     )
 
 
+@app.command("test")
+def workflow_tests(
+    name: Annotated[str | None, typer.Argument(help="Workflow whose tests to run.")] = None,
+    run_all: Annotated[bool, typer.Option("--all", help="Run the tests of every workflow.")] = False,
+    add: Annotated[
+        Path | None, typer.Option("--add", help="Check a test file and copy it into the workflow's tests/.")
+    ] = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Approve a script the safety check asks about.")
+    ] = False,
+    sandbox: Annotated[
+        str, typer.Option("--sandbox", help="auto, bwrap, landlock, rlimits, or none (as for run).")
+    ] = "auto",
+    json_out: JsonOpt = False,
+) -> None:
+    """Run a workflow's tests (tests/*.yaml in its folder): pass, fail or error for each, with the reason."""
+    from workflow_agent.commands.wftest import wftest_command
+
+    _exit(wftest_command(name, run_all, add, yes, sandbox, json_out))
+
+
 @app.command()
 def check(
     name: Annotated[str | None, typer.Argument(help="Workflow to check.")] = None,

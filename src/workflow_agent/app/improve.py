@@ -10,7 +10,8 @@ from __future__ import annotations
 import difflib
 import shutil
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -18,6 +19,7 @@ from typing import Any, Protocol
 from workflow_agent.agents.schemas import FailureAnalysis, GeneratedWorkflow, PatternReport
 from workflow_agent.app.gate import Approvals, code_digest
 from workflow_agent.app.run import RunHooks, RunOutcome, run_workflow
+from workflow_agent.app.wftests import Status, SuiteResult, case_files, run_suite, tests_folder
 from workflow_agent.core.errors import SafetyRefusal, ValidationError
 from workflow_agent.core.settings import Settings
 from workflow_agent.core.types import ExecutionRecord, FailurePattern, RunStatus, Workflow
@@ -162,6 +164,16 @@ def trial_run(
     """Run the candidate once in the sandbox, without saving it; the run is recorded as a trial."""
     if proposal.verdict.decision is Decision.DENY:
         raise SafetyRefusal("the proposed version is denied by the safety check; it will not be run")
+    with scratch_store(proposal, settings) as (scratch, name):
+        return run_workflow(
+            scratch, history, settings, name, params=params, workdir=workdir, sandbox=sandbox,
+            trigger="trial", sink=sink, hooks=RunHooks(),
+        )  # fmt: skip
+
+
+@contextmanager
+def scratch_store(proposal: Proposal, settings: Settings) -> Iterator[tuple[WorkflowStore, str]]:
+    """The candidate saved, approved, in a throw-away store under WORKFLOW_HOME/.trials/."""
     folder = settings.home / TRIALS_DIR / uuid.uuid4().hex
     scratch = WorkflowStore(folder)
     config = proposal.current.config.model_copy(
@@ -174,12 +186,51 @@ def trial_run(
     try:
         scratch.create(config, proposal.candidate.code)
         Approvals(scratch.folder(config.name)).approve(code_digest(proposal.candidate.code))
-        return run_workflow(
-            scratch, history, settings, config.name, params=params, workdir=workdir, sandbox=sandbox,
-            trigger="trial", sink=sink, hooks=RunHooks(),
-        )  # fmt: skip
+        yield scratch, config.name
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+# -- the workflow's own tests, before and after the change (see app/wftests.py) --------------------
+
+
+@dataclass(frozen=True)
+class TestEvidence:
+    """The workflow's tests against the current version and against the candidate."""
+
+    __test__ = False  # not a pytest class
+
+    before: SuiteResult
+    after: SuiteResult
+
+    @property
+    def broken(self) -> list[str]:
+        """Tests that passed before and do not pass with the candidate: the change is not offered."""
+        was = self.before.passed
+        return [r.name for r in self.after.results if r.name in was and r.status is not Status.PASSED]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"before": self.before.to_dict(), "after": self.after.to_dict(), "broken": self.broken}
+
+
+def check_proposal_tests(
+    proposal: Proposal,
+    store: WorkflowStore,
+    history: HistoryStore,
+    settings: Settings,
+    *,
+    yes: bool = False,
+    sandbox: Isolation = Isolation.AUTO,
+) -> TestEvidence | None:
+    """Run the workflow's tests on the current version and on the candidate; None if it has none."""
+    name = proposal.current.name
+    folder = tests_folder(store, name)
+    if not case_files(folder) or proposal.verdict.decision is Decision.DENY:
+        return None
+    before = run_suite(store, history, settings, name, yes=yes, sandbox=sandbox)
+    with scratch_store(proposal, settings) as (scratch, scratch_name):
+        after = run_suite(scratch, history, settings, scratch_name, tests_from=folder, sandbox=sandbox)
+    return TestEvidence(before, after)
 
 
 def accept(store: WorkflowStore, proposal: Proposal) -> Workflow:

@@ -154,6 +154,11 @@ def teach(store: WorkflowStore, name: str, description: str, *, coder: Writer, u
             )
         break
     workflow = store.create(_config(name, description, candidate), candidate.code)
+    if candidate.test is not None:
+        # A test the model proposed with the script: saved for `workflow test`, never run here.
+        from workflow_agent.app.wftests import PROPOSED_FILE, write_test
+
+        write_test(store.folder(name), candidate.test, PROPOSED_FILE)
     store.append_memory(name, f"Taught from: {description.strip()}")
     if candidate.summary.strip():
         store.append_memory(name, f"What it does: {candidate.summary.strip()}")

@@ -19,7 +19,7 @@ from workflow_agent.execution.safety import Decision, Verdict
 from workflow_agent.storage.history import HistoryStore
 
 if TYPE_CHECKING:
-    from workflow_agent.app.improve import Proposal
+    from workflow_agent.app.improve import Proposal, TestEvidence
     from workflow_agent.core.types import ExecutionRecord
     from workflow_agent.models import ResolvedModel
 
@@ -205,8 +205,16 @@ def improve_command(
             if before:
                 render.err.print(f"before: {outcome_line(before[0])}")
             render.err.print(f"after:  {outcome_line(outcome.record)} (trial, not saved)")
+        tests = _proposal_tests(proposal, runs, yes=yes) if proposal.diff else None
+        if tests is not None:
+            evidence["tests"] = tests.to_dict()
         saved = None
-        if proposal.diff and _decide(
+        if tests is not None and tests.broken:
+            render.err.print(
+                f"[red]The proposed version is not offered: it breaks {', '.join(tests.broken)}, "
+                "which passed before.[/]"
+            )
+        elif proposal.diff and _decide(
             proposal, yes=yes, no_input=no_input, question=f"Save this as a new version of {name}?"
         ):
             saved = accept(workflows, proposal)
@@ -229,6 +237,21 @@ def improve_command(
     else:
         render.out.print("Nothing was saved.")
     return 0
+
+
+def _proposal_tests(proposal: Proposal, runs: HistoryStore, *, yes: bool) -> TestEvidence | None:
+    """The workflow's own tests (tests/*.yaml) on the current version and on the candidate."""
+    from workflow_agent.app.improve import check_proposal_tests
+    from workflow_agent.commands.wftest import report_suite
+
+    progress("running the workflow's tests on the current and the proposed version")
+    tests = check_proposal_tests(proposal, store(), runs, settings(), yes=yes)
+    if tests is not None:
+        render.err.print("tests before the change:")
+        report_suite(tests.before, render.err)
+        render.err.print("tests with the proposed version (not saved):")
+        report_suite(tests.after, render.err)
+    return tests
 
 
 def explain_command(name: str, model: str | None, json_out: bool) -> int:
