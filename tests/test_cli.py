@@ -17,7 +17,9 @@ def add(cli: Cli, script: ScriptMaker, name: str, text: str, *extra: str, filena
 def test_help_lists_every_command(cli: Cli) -> None:
     result = cli("--help")
     assert result.exit_code == 0
-    commands = "add teach improve explain models list show edit delete run test check history stats versions diff"
+    commands = (
+        "add teach improve explain models list show edit delete run test check history stats versions diff"
+    )
     for command in [*commands.split(), "rollback", "doctor"]:
         assert f"  {command} " in result.stdout, command
 
