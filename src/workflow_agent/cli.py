@@ -2,9 +2,9 @@
 
 Only typer and the standard library are imported at start-up; every command imports what it
 needs, so `workflow --help` and `workflow list` stay fast and never load a model library.
+No `from __future__ import annotations` here: Typer reads these signatures at every start, and
+real annotation objects save it evaluating strings (about half of building the command tree).
 """
-
-from __future__ import annotations
 
 import sys
 from pathlib import Path
