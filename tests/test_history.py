@@ -166,7 +166,6 @@ def test_query_filters(db: HistoryStore) -> None:
     future = datetime.now(UTC) + timedelta(hours=1)
     assert db.query(since=future) == []
     assert len(db.query(since=datetime.now(UTC) - timedelta(hours=1))) == 3
-    assert db.workflow_names() == ["alpha", "beta"]
 
 
 def test_grep_sees_finished_output_not_stale_text(db: HistoryStore) -> None:

@@ -151,12 +151,6 @@ def test_memory_is_deduplicated_and_bounded(store: WorkflowStore) -> None:
     assert "the API needs a retry" not in text
 
 
-def test_update_config_keeps_version(store: WorkflowStore) -> None:
-    store.create(WorkflowConfig(name="w"), "echo\n")
-    config = store.update_config("w", timeout=42)
-    assert config.timeout == 42 and config.version == 1
-
-
 def test_save_version_rejects_bad_settings(store: WorkflowStore) -> None:
     store.create(WorkflowConfig(name="w"), "echo\n")
     with pytest.raises(ValidationError, match="invalid settings"):

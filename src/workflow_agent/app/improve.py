@@ -22,7 +22,7 @@ from workflow_agent.app.run import RunHooks, RunOutcome, run_workflow
 from workflow_agent.app.wftests import Status, SuiteResult, case_files, run_suite, tests_folder
 from workflow_agent.core.errors import SafetyRefusal, ValidationError
 from workflow_agent.core.settings import Settings
-from workflow_agent.core.types import ExecutionRecord, FailurePattern, RunStatus, Workflow
+from workflow_agent.core.types import ExecutionRecord, FailurePattern, Workflow
 from workflow_agent.execution.safety import Decision, Verdict, analyze
 from workflow_agent.execution.sandbox import Isolation
 from workflow_agent.storage.history import HistoryStore
@@ -254,5 +254,4 @@ def accept(store: WorkflowStore, proposal: Proposal) -> Workflow:
 
 
 def outcome_line(record: ExecutionRecord) -> str:
-    status = record.status.value if record.status is not RunStatus.SUCCESS else "success"
-    return f"run {record.id}: {status}, exit {record.exit_code}, {record.duration or 0:.2f}s"
+    return f"run {record.id}: {record.status.value}, exit {record.exit_code}, {record.duration or 0:.2f}s"

@@ -287,14 +287,6 @@ class HistoryStore:
             args.append(limit)
         return [_record(row) for row in self.conn.execute(sql, args)]
 
-    def workflow_names(self) -> list[str]:
-        return [
-            row[0]
-            for row in self.conn.execute(
-                "SELECT DISTINCT workflow_name FROM executions ORDER BY workflow_name"
-            )
-        ]
-
     def get_stats(self, workflow_name: str | None = None, *, trend_window: int = 20) -> list[WorkflowStats]:
         """Statistics per workflow (one workflow, or every workflow with history)."""
         self.reap_interrupted()

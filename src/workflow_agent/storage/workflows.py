@@ -164,13 +164,6 @@ class WorkflowStore:
             old_code_path.unlink(missing_ok=True)
         return Workflow(config=config, code=code)
 
-    def update_config(self, name: str, **changes: Any) -> WorkflowConfig:
-        """Change settings without making a new code version."""
-        current = self.load_config(name)
-        config = WorkflowConfig.model_validate({**current.model_dump(), **changes, "updated_at": utcnow()})
-        self._write_config(config)
-        return config
-
     def delete(self, name: str) -> None:
         folder = self.folder(name)
         if not (folder / CONFIG_FILE).is_file():
