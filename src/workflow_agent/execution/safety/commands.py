@@ -348,15 +348,9 @@ def _output_used(cmd: Cmd) -> bool:
 
 
 def _downloaded(ctx: Ctx, cmd: Cmd, word: Word) -> None:
-    value = word.value
-    if value and "/" in value and value.rsplit("/", 1)[-1] in ctx.facts.downloads:
-        ctx.flag(
-            "rce.download-exec",
-            Severity.HIGH,
-            word.point,
-            cmd.snippet,
-            f"Runs {value}, a file this script just downloaded, so the code that runs is never shown.",
-        )
+    # As a command name, only a path (./x, /tmp/x) can be the downloaded file; a bare word is a command.
+    if word.value and "/" in word.value:
+        runs_downloaded(ctx, cmd, word)
 
 
 def runs_downloaded(ctx: Ctx, cmd: Cmd, word: Word) -> None:

@@ -13,7 +13,7 @@ from . import paths
 from .context import Ctx, Point
 from .model import Severity
 from .paths import Place
-from .pyvalues import HOLE, Values, nodes_of
+from .pyvalues import HOLE, NETWORK_SOURCES, Values, nodes_of
 from .words import NONEMPTY, names
 
 _SHELL_STRING = names(
@@ -41,20 +41,8 @@ _DESERIALIZE = names(
     "pickle.loads pickle.load marshal.loads marshal.load dill.loads cloudpickle.loads "
     "jsonpickle.decode yaml.load yaml.unsafe_load _pickle.loads"
 )
-_NETWORK_PREFIXES = (
-    "urllib.request.",
-    "urllib.urlopen",
-    "urllib2.",
-    "requests.",
-    "httpx.",
-    "http.client.",
-    "aiohttp.",
-    "socket.",
-    "ftplib.",
-    "smtplib.",
-    "paramiko.",
-    "urllib3.",
-)
+# Network egress: everything that fetches, plus protocols that mostly send.
+_NETWORK_PREFIXES = (*NETWORK_SOURCES, "ftplib.", "smtplib.", "paramiko.")
 _UPLOAD = names("requests.post requests.put requests.patch httpx.post httpx.put")
 _SETUID = names("os.setuid os.setgid os.seteuid os.setegid os.setreuid os.setresuid")
 _SERVERS = names(

@@ -14,7 +14,8 @@ from typing import cast
 from .words import names
 
 HOLE = "\x01"
-_NETWORK = (
+# Calls whose results come from the network (sources of fetched, untrusted data).
+NETWORK_SOURCES = (
     "urllib.request.",
     "urllib.urlopen",
     "urllib2.",
@@ -82,7 +83,7 @@ class Values:
 
     def _network_call(self, call: ast.Call) -> bool:
         qual = self.qual(call.func)
-        return qual.startswith(_NETWORK) or qual.endswith((".recv", ".recvfrom"))
+        return qual.startswith(NETWORK_SOURCES) or qual.endswith((".recv", ".recvfrom"))
 
     def qual(self, node: ast.expr) -> str:
         """Dotted name of a callee with import aliases resolved (``sp.run`` -> ``subprocess.run``)."""
