@@ -11,6 +11,7 @@ from workflow_agent.core.errors import Cancelled, ValidationError
 from workflow_agent.core.settings import Settings, load_settings
 from workflow_agent.execution.limits import remove_stale
 from workflow_agent.execution.proctree import kill_orphans
+from workflow_agent.execution.sandbox import Isolation
 from workflow_agent.storage.history import HistoryStore
 from workflow_agent.storage.workflows import WorkflowStore
 
@@ -31,6 +32,15 @@ def _clean_up_after(token: str) -> None:
 def history() -> HistoryStore:
     # Whatever a crashed run left running (processes, its cgroup) goes when its row is found dead.
     return HistoryStore(settings().history_path, on_interrupted=_clean_up_after)
+
+
+def isolation(value: str) -> Isolation:
+    """The --sandbox value as an Isolation, or a usage error listing the choices."""
+    try:
+        return Isolation(value.lower())
+    except ValueError:
+        known = ", ".join(i.value for i in Isolation)
+        raise ValidationError(f"unknown sandbox {value!r}", hint=f"Use one of: {known}.") from None
 
 
 def confirm(question: str, *, yes: bool, no_input: bool = False, flag: str = "--yes") -> None:

@@ -21,7 +21,7 @@ from workflow_agent.app.inputs import parse_assignments
 from workflow_agent.app.isolate import Prepared
 from workflow_agent.app.run import RunHooks, RunOutcome, run_workflow
 from workflow_agent.commands.check import print_verdict
-from workflow_agent.commands.common import history, settings, store
+from workflow_agent.commands.common import history, isolation, settings, store
 from workflow_agent.core.errors import (
     EXIT_CANCELLED,
     EXIT_OK,
@@ -32,7 +32,6 @@ from workflow_agent.core.errors import (
 from workflow_agent.core.types import ExecutionRecord, RunStatus
 from workflow_agent.execution.runner import OutputSink
 from workflow_agent.execution.safety import Decision, Verdict
-from workflow_agent.execution.sandbox import Isolation
 
 AGE = re.compile(r"^(\d+)\s*([smhdw])$")
 AGE_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -69,14 +68,6 @@ def _terminate_as_interrupt() -> Iterator[None]:
 
 def record_dict(record: ExecutionRecord) -> dict[str, Any]:
     return record.model_dump(mode="json")
-
-
-def _isolation(value: str) -> Isolation:
-    try:
-        return Isolation(value.lower())
-    except ValueError:
-        known = ", ".join(i.value for i in Isolation)
-        raise ValidationError(f"unknown sandbox {value!r}", hint=f"Use one of: {known}.") from None
 
 
 def _interactive() -> bool:
@@ -127,7 +118,7 @@ def run_command(
     model: str | None = None,
 ) -> int:
     values = parse_assignments(params, "--param")
-    mode = _isolation(sandbox)
+    mode = isolation(sandbox)
     policy = GatePolicy(
         yes=yes,
         force=force,

@@ -8,20 +8,11 @@ from rich.console import Console
 
 from workflow_agent import render
 from workflow_agent.app.wftests import CaseResult, Status, SuiteResult, add_test, run_suite
-from workflow_agent.commands.common import history, settings, store
+from workflow_agent.commands.common import history, isolation, settings, store
 from workflow_agent.core.errors import EXIT_OK, EXIT_WORKFLOW_FAILED, ValidationError
-from workflow_agent.execution.sandbox import Isolation
 
 MARK = {Status.PASSED: "✓", Status.FAILED: "✗", Status.ERROR: "!"}
 STYLE = {Status.PASSED: "green", Status.FAILED: "red", Status.ERROR: "magenta"}
-
-
-def _isolation(value: str) -> Isolation:
-    try:
-        return Isolation(value.lower())
-    except ValueError:
-        known = ", ".join(i.value for i in Isolation)
-        raise ValidationError(f"unknown sandbox {value!r}", hint=f"Use one of: {known}.") from None
 
 
 def wftest_command(
@@ -40,7 +31,7 @@ def wftest_command(
         else:
             render.out.print(f"Added test {target.name} to {name}. Run it: workflow test {name}")
         return EXIT_OK
-    mode = _isolation(sandbox)
+    mode = isolation(sandbox)
     names = workflows.names() if run_all else [name or ""]
     if not run_all:
         workflows.load_config(names[0])  # a clear "no workflow named" before anything runs
