@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -376,3 +377,17 @@ def test_a_failing_worker_stops_the_pool(monkeypatch: pytest.MonkeyPatch, tmp_pa
     monkeypatch.setattr("workflow_agent.eval.cli.validate_task", broken)
     path = write_tasks(tmp_path / "t.jsonl", [task("a"), task("b"), task("c")])
     assert main(["--tasks", str(path), "--validate", "--jobs", "2"]) == 130
+
+
+def test_validation_setup_starts_clear_of_a_minute_boundary(monkeypatch: pytest.MonkeyPatch) -> None:
+    from workflow_agent.eval import harness
+
+    slept: list[float] = []
+    monkeypatch.setattr(time, "sleep", slept.append)
+    monkeypatch.setattr(time, "time", lambda: 1_000_020.0 + 58.5 - 1_000_020.0 % 60)
+    harness._clear_of_minute_end()
+    assert slept == [pytest.approx(1.55)], "at :58.5 it waits into the next minute"
+    slept.clear()
+    monkeypatch.setattr(time, "time", lambda: 1_000_020.0 + 10.0 - 1_000_020.0 % 60)
+    harness._clear_of_minute_end()
+    assert slept == [], "well inside a minute it does not wait"

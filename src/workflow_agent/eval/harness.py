@@ -203,6 +203,7 @@ def validate_task(task: Task) -> Validation:
     started = time.perf_counter()
     problems: list[str] = []
     with Dirs.fresh(task.id) as dirs:
+        _clear_of_minute_end()
         dirs.bash(task.setup)
         _next_second()  # a check that depends on when the setup ran fails here, not in a real attempt
         solved = dirs.bash(task.reference_solution, stdout=dirs.stdout)
@@ -221,6 +222,17 @@ def validate_task(task: Task) -> Validation:
 
 def _next_second() -> None:
     time.sleep(1.01 - time.time() % 1)
+
+
+def _clear_of_minute_end() -> None:
+    """Start setup well inside a minute, so moving past one second never moves past a minute.
+
+    Times shown to the minute (`ls -l`) then match: validation probes second-resolution
+    timestamps on purpose, and must not fail a task at random on a minute boundary.
+    """
+    into = time.time() % 60
+    if into > 57:
+        time.sleep(60.05 - into)
 
 
 # --- attempts --------------------------------------------------------------------------------
