@@ -306,6 +306,7 @@ def run_attempt(job: Job) -> AttemptResult:
 
 
 def _attempt(job: Job, dirs: Dirs, result: AttemptResult) -> None:
+    _clear_of_minute_end()  # fewer chance failures of tasks whose output shows times to the minute
     setup = dirs.bash(job.task.setup)
     if setup.timed_out:
         result.fail("setup_error", "the task's setup timed out")
