@@ -64,9 +64,12 @@ def run_confined(
     ro: Sequence[Path] = (),
     hide: Sequence[Path] = (),
     network: bool = False,
+    unix_sockets: bool = False,
     **kw: object,
 ) -> subprocess.CompletedProcess[str]:
-    argv = confine_argv(list(ro), list(rw), network, hide=list(hide)) + list(command)
+    argv = confine_argv(list(ro), list(rw), network, hide=list(hide), unix_sockets=unix_sockets) + list(
+        command
+    )
     base = kw.pop("env", ENV)
     assert isinstance(base, dict)
     env = {**base, **{k: v for k, v in os.environ.items() if k.startswith("COVERAGE_")}}
@@ -260,7 +263,12 @@ def netlink_route():
     socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0).close()
 def netlink_diag():
     socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 4).close()
-for fn in (tcp, udp, inet6, packet, netlink_route, netlink_diag):
+def unix():
+    socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).close()
+def pair():
+    for end in socket.socketpair():
+        end.close()
+for fn in (tcp, udp, inet6, packet, netlink_route, netlink_diag, unix, pair):
     print(fn.__name__, attempt(fn))
 """
 )
@@ -279,6 +287,8 @@ def test_no_network_refuses_inet_sockets(listener: socket.socket) -> None:
         "packet": "EPERM",
         "netlink_route": "ok",
         "netlink_diag": "EPERM",
+        "unix": "EPERM",
+        "pair": "ok",
     }
 
 
@@ -292,6 +302,8 @@ def test_network_allowed_when_asked(listener: socket.socket) -> None:
     assert seen["tcp"] == "ok"
     assert seen["udp"] == "ok"
     assert seen["netlink_diag"] == "ok"
+    assert seen["unix"] == "EPERM", "network does not grant local daemons"
+    assert seen["pair"] == "ok"
 
 
 @pytest.mark.skipif(ABI < 4, reason="Landlock ABI < 4 has no network rules")
@@ -309,30 +321,29 @@ def test_landlock_refuses_tcp_connect_on_an_inherited_socket(listener: socket.so
     assert result.stdout.strip() == "EACCES"
 
 
+UNIX_PROBE = """
+path = {path!r}
+srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+srv.bind(path)
+srv.listen()
+cli = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+cli.connect(path)
+conn, _ = srv.accept()
+cli.sendall(b"pong")
+print(conn.recv(4).decode())
+"""
+
+
 @needs_landlock
 @needs_seccomp
-def test_unix_sockets_work_without_network(tmp_path: Path) -> None:
-    out = probe(
-        snippet(
-            f"""
-        a, b = socket.socketpair()
-        a.sendall(b"ping")
-        print(b.recv(4).decode())
-        path = {str(tmp_path / "s.sock")!r}
-        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        srv.bind(path)
-        srv.listen()
-        cli = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        cli.connect(path)
-        conn, _ = srv.accept()
-        cli.sendall(b"pong")
-        print(conn.recv(4).decode())
-        """
-        ),
-        rw=[tmp_path],
-        network=False,
-    )
-    assert out.splitlines() == ["ping", "pong"]
+@pytest.mark.parametrize("network", [False, True])
+def test_unix_sockets_only_when_declared(tmp_path: Path, network: bool) -> None:
+    # Landlock does not mediate connect() by path, so the filter refuses creating the socket.
+    code = TRY + f"print(attempt(lambda: exec({UNIX_PROBE.format(path=str(tmp_path / 's.sock'))!r})))"
+    assert probe(code, rw=[tmp_path], network=network) == "EPERM"
+    (tmp_path / "s.sock").unlink(missing_ok=True)
+    out = probe(code, rw=[tmp_path], network=network, unix_sockets=True)
+    assert out.splitlines() == ["pong", "ok"]
 
 
 @pytest.mark.skipif(ABI < 6, reason="Landlock ABI < 6 cannot scope abstract unix sockets")
@@ -343,8 +354,9 @@ def test_abstract_unix_sockets_outside_are_unreachable_without_network() -> None
         srv.bind(name)
         srv.listen()
         code = TRY + f"print(attempt(lambda: socket.socket(socket.AF_UNIX).connect({name!r})))"
-        assert probe(code, network=False) == "EPERM"
-        assert probe(code, network=True) == "ok"
+        assert probe(code, network=False, unix_sockets=True) == "EPERM"
+        assert probe(code, network=True, unix_sockets=True) == "ok"
+        assert probe(code, network=True) == "EPERM"
 
 
 # --- process isolation ------------------------------------------------------------------------
@@ -673,8 +685,8 @@ ALLOW_RET = 0x7FFF0000
 def test_filter_logic(arch_name: str) -> None:
     arch = ARCHES[arch_name]
     nrs = arch.nrs
-    for network in (False, True):
-        prog = build_filter(arch_name, network)
+    for network, unix_sockets in ((False, False), (True, False), (False, True), (True, True)):
+        prog = build_filter(arch_name, network, unix_sockets)
         assert len(prog) < 256, "jump offsets are 8 bits"
 
         def verdict(name: str, *args: int, prog: list[tuple[int, int, int, int]] = prog) -> int:
@@ -692,7 +704,9 @@ def test_filter_logic(arch_name: str) -> None:
         assert verdict("ioctl", 0, 0x5412) == EPERM_RET
         assert verdict("ioctl", 0, 0x541C) == EPERM_RET
         assert verdict("ioctl", 0, 0x5401) == ALLOW_RET  # TCGETS
-        assert verdict("socket", socket.AF_UNIX) == ALLOW_RET
+        assert verdict("socket", socket.AF_UNIX) == (ALLOW_RET if unix_sockets else EPERM_RET)
+        socketpair = {"x86_64": 53, "aarch64": 199}[arch_name]
+        assert _run_bpf(prog, arch.audit, socketpair, socket.AF_UNIX) == ALLOW_RET
         assert verdict("socket", socket.AF_NETLINK, 3, 0) == ALLOW_RET
         expected = ALLOW_RET if network else EPERM_RET
         for family in (socket.AF_INET, socket.AF_INET6, socket.AF_PACKET, 40):  # 40 = AF_VSOCK

@@ -100,6 +100,57 @@ def listener() -> Iterator[tuple[int, list[bytes]]]:
     server.close()
 
 
+@pytest.fixture
+def unix_listener() -> Iterator[tuple[Path, list[bytes]]]:
+    """A local daemon's socket outside /tmp (which is private in the sandbox), like /run/docker.sock."""
+    folder = Path.home() / ".cache" / f"wf-sock-{os.getpid()}-{time.monotonic_ns()}"
+    folder.mkdir(parents=True)
+    path = folder / "daemon.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(5)
+    server.settimeout(0.2)
+    received: list[bytes] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.settimeout(2)
+                received.append(conn.recv(1024) or b"<connected>")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield path, received
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        server.close()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def unix_client(path: Path) -> str:
+    """A script that proves in-process socket pairs work, then talks to the daemon at ``path``."""
+    return (
+        "set -e\npython3 - <<'EOF'\nimport asyncio, socket\n"
+        "a, b = socket.socketpair()\na.sendall(b'x')\nprint('pair', b.recv(1).decode())\n"
+        "asyncio.run(asyncio.sleep(0))\nprint('event loop ok')\n"
+        f"s = socket.socket(socket.AF_UNIX)\ns.connect({str(path)!r})\ns.sendall(b'hello daemon')\n"
+        "print('connected')\nEOF\n"
+    )
+
+
+def wait_for(received: list[bytes], seconds: float = 5) -> None:
+    deadline = time.monotonic() + seconds
+    while not received and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 @pytest.fixture(params=["private-tmp", "read-only-root"])
 def outside(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path]:
     """A real folder outside the work dir: under /tmp (private in the sandbox) or under $HOME (read-only)."""
@@ -233,6 +284,38 @@ def test_declared_network_reaches_the_listener(
     assert received == [b"hello\n"]
 
 
+@pytest.mark.parametrize("network", [False, True])
+def test_no_local_daemon_through_a_unix_socket_unless_declared(
+    tmp_path: Path, workdir: Path, unix_listener: tuple[Path, list[bytes]], network: bool
+) -> None:
+    # A socket in the read-only root is reachable by path: docker.sock or the D-Bus session bus
+    # would run anything outside the sandbox. Declaring network does not grant it.
+    path, received = unix_listener
+    add("daemon-caller", unix_client(path), tmp_path, f"  network: {str(network).lower()}\n")
+    proc = wf("run", "daemon-caller")
+    assert proc.returncode == 1
+    assert "pair x" in proc.stdout
+    assert "event loop ok" in proc.stdout, "socket pairs inside the sandbox still work"
+    assert "connected" not in proc.stdout
+    assert "Operation not permitted" in proc.stderr
+    time.sleep(0.3)
+    assert received == []
+    assert last_run()["status"] == "failed"
+    assert "unix_sockets" in proc.stderr, "the failure says which permission would allow it"
+
+
+def test_declared_unix_sockets_reach_the_daemon(
+    tmp_path: Path, workdir: Path, unix_listener: tuple[Path, list[bytes]]
+) -> None:
+    path, received = unix_listener
+    add("daemon-caller", unix_client(path), tmp_path, "  unix_sockets: true\n")
+    proc = wf("run", "daemon-caller")
+    assert proc.returncode == 0, proc.stderr
+    assert "connected" in proc.stdout
+    wait_for(received)
+    assert received == [b"hello daemon"]
+
+
 def test_background_child_outliving_the_timeout_is_killed(tmp_path: Path, workdir: Path) -> None:
     add("lingerer", "(trap '' TERM HUP; exec sleep 1000.2727) &\nsleep 1000.2828\n", tmp_path)
     proc = wf("run", "lingerer", "--timeout", "1")
@@ -344,9 +427,10 @@ def landlock_usable() -> bool:
 
 @pytest.mark.skipif(not landlock_usable(), reason="the kernel offers no Landlock/seccomp")
 def test_landlock_fallback_holds_files_network_and_secrets(
-    tmp_path: Path, workdir: Path, listener: tuple[int, list[bytes]]
+    tmp_path: Path, workdir: Path, listener: tuple[int, list[bytes]], unix_listener: tuple[Path, list[bytes]]
 ) -> None:
     port, received = listener
+    sock, daemon_got = unix_listener
     home = tmp_path / "userhome"
     (home / ".ssh").mkdir(parents=True)
     (home / ".ssh" / "id_rsa").write_text("KEYMATERIAL123\n")
@@ -358,6 +442,7 @@ def test_landlock_fallback_holds_files_network_and_secrets(
         f'echo pwned > "{outside}/pwned.txt"\n'
         "cat ~/.ssh/id_rsa\n"
         f"exec 3<>/dev/tcp/127.0.0.1/{port} && echo leaked >&3\n"
+        f"python3 -c 'import socket; socket.socket(socket.AF_UNIX).connect(\"{sock}\")' && echo daemon-reached\n"
         "exit 0\n"
     )
     add("boxed", code, tmp_path)
@@ -368,8 +453,10 @@ def test_landlock_fallback_holds_files_network_and_secrets(
     assert "tmp-ok" in proc.stdout
     assert not (outside / "pwned.txt").exists()
     assert "KEYMATERIAL123" not in proc.stdout
+    assert "daemon-reached" not in proc.stdout
     time.sleep(0.3)
     assert received == []
+    assert daemon_got == []
     assert last_run()["sandbox"] == "landlock"
 
 

@@ -234,3 +234,17 @@ def test_teach_through_the_real_openai_client(
     assert "say you are ready" in json.dumps(request.body["messages"])
     with HistoryStore(workflow_home / "history.db") as history:
         assert history.llm_usage("ready")["ready"].calls == 1
+
+
+@pytest.mark.usefixtures("allow_model_requests")
+def test_a_proposed_unix_socket_grant_is_shown_before_approval(
+    cli: Cli, workdir: Path, fake_anthropic: FakeAnthropic, anthropic_env: dict[str, str], workflow_home: Path
+) -> None:
+    answer = {**GOOD_ANSWER, "permissions": {"unix_sockets": True}}
+    fake_anthropic.tool_use(SUBMIT, answer)
+    result = cli("teach", "prune", "prune unused docker images", input="c\n")
+    assert result.exit_code == 130
+    assert "unix sockets: yes" in result.stderr, "the grant is named before the person approves"
+    fake_anthropic.tool_use(SUBMIT, answer)
+    assert cli("teach", "prune", "prune unused docker images", "--yes").exit_code == 0
+    assert "unix_sockets: true" in (workflow_home / "prune" / "config.yaml").read_text()

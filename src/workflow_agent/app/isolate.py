@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -25,8 +26,12 @@ class Prepared:
     banner: str
     warning: str | None
     scratch: Path | None = None  # a private temp folder made for this run
+    pass_fds: tuple[int, ...] = ()  # open in this process until cleanup: the run inherits them
 
     def cleanup(self) -> None:
+        for fd in self.pass_fds:
+            with contextlib.suppress(OSError):  # already closed: cleanup may run twice
+                os.close(fd)
         if self.scratch is not None:
             shutil.rmtree(self.scratch, ignore_errors=True)
 
@@ -62,6 +67,7 @@ def prepare(
         code_path=Path(argv[-1]),
         extra_exec=extra_exec,
         network=permissions.network,
+        unix_sockets=permissions.unix_sockets,
         write=_paths(permissions.write, cwd),
         read=_paths(permissions.read, cwd),
     )
@@ -69,12 +75,17 @@ def prepare(
         return Prepared(argv, dict(env), mode, sandbox.describe(mode, policy), sandbox.describe(mode, policy))
     keep = set(workflow.config.env_vars) | param_names | set(permissions.secrets) | set(RUN_VARS)
     clean = sandbox.sandbox_env(env, keep)
-    warning = None
     if mode is Isolation.BWRAP:
         probe = sandbox.probe()
         assert probe.bwrap is not None
-        wrapped = sandbox.bwrap_argv(probe.bwrap, policy, argv, clean)
-    elif mode is Isolation.LANDLOCK:
+        fd = sandbox.seccomp_fd(policy.unix_sockets)
+        try:
+            wrapped = sandbox.bwrap_argv(probe.bwrap, policy, argv, clean, seccomp=fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        return Prepared(wrapped, clean, mode, sandbox.describe(mode, policy), None, pass_fds=(fd,))
+    if mode is Isolation.LANDLOCK:
         from workflow_agent.execution.confine import confine_argv
 
         # Landlock cannot give the run its own /tmp, so it gets a private folder to write in.
@@ -84,15 +95,15 @@ def prepare(
         hide = [*sandbox.secret_targets(policy.home, declared), *_private_state(settings)]
         wrapped = [
             *confine_argv(
-                ro=[], rw=[policy.workdir, *policy.write, scratch], network=policy.network, hide=hide
+                ro=[],
+                rw=[policy.workdir, *policy.write, scratch],
+                network=policy.network,
+                hide=hide,
+                unix_sockets=policy.unix_sockets,
             ),
             *argv,
         ]
         warning = "bubblewrap is unusable here; running under Landlock + seccomp (see `workflow doctor`)"
         return Prepared(wrapped, clean, mode, sandbox.describe(mode, policy), warning, scratch)
-    else:
-        wrapped = list(argv)
-        warning = (
-            "no filesystem or network isolation on this machine: resource limits only (see `workflow doctor`)"
-        )
-    return Prepared(wrapped, clean, mode, sandbox.describe(mode, policy), warning)
+    warning = "no filesystem or network isolation here: resource limits only (see `workflow doctor`)"
+    return Prepared(list(argv), clean, mode, sandbox.describe(mode, policy), warning)

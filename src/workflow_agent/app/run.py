@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
@@ -122,7 +123,9 @@ def run_workflow(
         log_limit=settings.log_limit,
         secrets=tuple(secrets),
     )
-    spec = ProcessSpec(argv=prepared.argv, env=prepared.env, cwd=cwd, timeout=limit, token=token)
+    spec = ProcessSpec(
+        argv=prepared.argv, env=prepared.env, cwd=cwd, timeout=limit, token=token, pass_fds=prepared.pass_fds
+    )
     try:
         result, out_of_memory = _execute(spec, capture, limits, f"{workflow.name}-{run_id}", sink)
     except OSError as exc:
@@ -139,6 +142,7 @@ def run_workflow(
     diagnosis = None
     try:
         diagnosis = _diagnose(result, status, limits if out_of_memory else None)
+        diagnosis = _socket_hint(diagnosis, result, workflow, prepared.mode)
     finally:
         record = _finish(history, run_id, result, status, diagnosis, limit, secrets)
     return RunOutcome(record=record, result=result, diagnosis=diagnosis)
@@ -230,6 +234,30 @@ def _diagnose(result: ProcessResult, status: RunStatus, memory_limit: Limits | N
         timed_out=result.timed_out,
         signal=result.signal,
     )
+
+
+_SOCKET_WORDS = re.compile(r"socket|\.sock\b|unix:|\bbus\b", re.IGNORECASE)
+SOCKET_HINT = (
+    "The sandbox refuses unix sockets unless the workflow declares them: if it must talk to a local "
+    "daemon (docker, systemctl, a database's socket), add `unix_sockets: true` under permissions in "
+    "config.yaml."
+)
+
+
+def _socket_hint(
+    diagnosis: Diagnosis | None, result: ProcessResult, workflow: Workflow, mode: Isolation
+) -> Diagnosis | None:
+    """A permission failure that mentions sockets, in a sandbox that refused them: say which
+    permission would allow it (the classifier only sees the text, not the policy)."""
+    if (
+        diagnosis is None
+        or diagnosis.failure_class is not FailureClass.PERMISSION
+        or mode not in (Isolation.BWRAP, Isolation.LANDLOCK)
+        or workflow.config.permissions.unix_sockets
+        or not _SOCKET_WORDS.search(result.stderr.text[-4000:])
+    ):
+        return diagnosis
+    return replace(diagnosis, suggestion=f"{SOCKET_HINT} Otherwise: {diagnosis.suggestion}")
 
 
 def _finish(

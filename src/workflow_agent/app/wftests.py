@@ -377,7 +377,12 @@ def _helper(
     try:
         timeout = spec.timeout or HELPER_TIMEOUT
         process = ProcessSpec(
-            argv=prepared.argv, env=prepared.env, cwd=workdir, timeout=timeout, token=uuid.uuid4().hex
+            argv=prepared.argv,
+            env=prepared.env,
+            cwd=workdir,
+            timeout=timeout,
+            token=uuid.uuid4().hex,
+            pass_fds=prepared.pass_fds,
         )
         return run_process(process, CaptureSpec(head=16_000, tail=16_000))
     finally:

@@ -69,6 +69,8 @@ def show_candidate(candidate: GeneratedWorkflow, verdict: Verdict) -> None:
         f"network: {'yes' if perms.network else 'no'}",
         f"writes: {', '.join(perms.write) or 'the work dir only'}",
     ]
+    if perms.unix_sockets:
+        manifest.append("unix sockets: yes (local daemons such as docker or D-Bus act outside the sandbox)")
     if perms.read:
         manifest.append(f"reads (un-hidden): {', '.join(perms.read)}")
     if perms.secrets:

@@ -59,6 +59,9 @@ class Permissions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     network: bool = False
+    # Creating unix sockets, i.e. talking to local daemons (docker, D-Bus, databases) that act
+    # outside the sandbox. Separate from network: either one alone is a much smaller grant.
+    unix_sockets: bool = False
     write: list[str] = Field(default_factory=list)
     read: list[str] = Field(default_factory=list)
     secrets: list[str] = Field(default_factory=list)

@@ -3,7 +3,7 @@
 Usage (normally built by :func:`confine_argv`)::
 
     python -I -m workflow_agent.execution.confine [--ro P]... [--rw P]... [--hide P]... \
-        [--no-network] -- ARGV...
+        [--no-network] [--unix-sockets] -- ARGV...
 
 Before exec'ing ARGV the launcher, irreversibly for ARGV and all its descendants:
 
@@ -16,16 +16,18 @@ Before exec'ing ARGV the launcher, irreversibly for ARGV and all its descendants
    ``--hide`` paths; with ``--no-network`` also no TCP bind/connect (ABI >= 4) and no abstract
    unix sockets outside the sandbox (ABI >= 6); signals only inside the sandbox (ABI >= 6);
 4. installs a seccomp filter that refuses (EPERM) ptrace, mounts, module loading, kexec, bpf,
-   perf, keyrings, namespace creation, open_by_handle_at, userfaultfd, TIOCSTI/TIOCLINUX and,
-   with ``--no-network``, every socket family but AF_UNIX and NETLINK_ROUTE.
+   perf, keyrings, namespace creation, open_by_handle_at, userfaultfd, TIOCSTI/TIOCLINUX,
+   creating unix sockets unless ``--unix-sockets`` (socketpair() still works) and, with
+   ``--no-network``, every socket family but AF_UNIX and NETLINK_ROUTE.
 
 Any failure to set up exits 126 with a message on stderr: ARGV never runs unconfined.
 A program that cannot be found exits 127, like a shell.
 
 Landlock rules only ever add access, so "hiding" a path means granting its siblings instead of
 its parent; entries created later next to a hidden path are therefore not readable.
-Known gap: connecting to a pathname unix socket (e.g. /run/docker.sock) is not mediated by
-Landlock ABI <= 7; bubblewrap, which mounts a private /run, does not have this gap.
+Unix sockets are refused at creation because Landlock (ABI <= 7) does not mediate connecting
+to one by path: /run/docker.sock or a D-Bus socket would otherwise reach a daemon that acts
+outside the sandbox. The same filter runs under bubblewrap (see sandbox.py).
 
 The module imports only the standard library and its sibling confine_seccomp, and keeps work out
 of import time: it is the first thing each confined run executes, so its start-up adds to every run.
@@ -151,7 +153,12 @@ def seccomp_available() -> bool:
 
 
 def confine_argv(
-    ro: Sequence[Path], rw: Sequence[Path], network: bool, *, hide: Sequence[Path] = ()
+    ro: Sequence[Path],
+    rw: Sequence[Path],
+    network: bool,
+    *,
+    hide: Sequence[Path] = (),
+    unix_sockets: bool = False,
 ) -> list[str]:
     """The argv prefix that runs a command under this launcher; append the command itself.
 
@@ -165,6 +172,8 @@ def confine_argv(
     argv += [arg for path in hide for arg in ("--hide", os.fspath(path))]
     if not network:
         argv.append("--no-network")
+    if unix_sockets:
+        argv.append("--unix-sockets")
     argv.append("--")
     return argv
 
@@ -229,7 +238,14 @@ def carve(roots: Iterable[str], hidden: Iterable[str]) -> tuple[list[str], list[
 class Policy:
     """What the sandbox may touch, as computed from the command line."""
 
-    def __init__(self, ro: Sequence[str], rw: Sequence[str], hide: Sequence[str], network: bool):
+    def __init__(
+        self,
+        ro: Sequence[str],
+        rw: Sequence[str],
+        hide: Sequence[str],
+        network: bool,
+        unix_sockets: bool = False,
+    ):
         for path in (*ro, *rw):
             if not os.path.exists(path):
                 raise ConfineError(f"path to allow does not exist: {path}")
@@ -241,6 +257,7 @@ class Policy:
         # Listing /dev itself is harmless and some programs stat it; its contents stay withheld.
         self.dev_dir = not _hidden_by("/dev", hide)
         self.network = network
+        self.unix_sockets = unix_sockets
 
 
 def _hidden_by(path: str, hide: Sequence[str]) -> bool:
@@ -355,6 +372,7 @@ def _parse(argv: Sequence[str]) -> tuple[Policy, list[str]]:
     parser.add_argument("--rw", action="append", default=[], help="path with full access beneath it")
     parser.add_argument("--hide", action="append", default=[], help="path that stays unreadable")
     parser.add_argument("--no-network", action="store_true", help="no TCP/UDP/raw sockets")
+    parser.add_argument("--unix-sockets", action="store_true", help="allow creating unix sockets")
     parser.add_argument("command", nargs="+", help="command to run, after --")
     try:
         args = parser.parse_args(argv)
@@ -363,7 +381,7 @@ def _parse(argv: Sequence[str]) -> tuple[Policy, list[str]]:
             raise  # --help
         # Our own code builds this command line, so a usage error is a setup failure, not exit 2.
         raise ConfineError("invalid launcher arguments (see usage above)") from None
-    policy = Policy(args.ro, args.rw, args.hide, network=not args.no_network)
+    policy = Policy(args.ro, args.rw, args.hide, network=not args.no_network, unix_sockets=args.unix_sockets)
     return policy, list(args.command)
 
 
@@ -374,7 +392,7 @@ def confine(policy: Policy) -> None:
         raise errno_error("prctl(PR_SET_NO_NEW_PRIVS)")
     drop_capabilities()
     apply_landlock(policy, landlock_abi())
-    install_seccomp(policy.network)
+    install_seccomp(policy.network, policy.unix_sockets)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

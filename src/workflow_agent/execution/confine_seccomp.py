@@ -189,8 +189,15 @@ def errno_error(what: str) -> ConfineError:
     return ConfineError(f"{what}: {os.strerror(err)}" if err else what)
 
 
-def build_filter(arch_name: str, network: bool) -> list[tuple[int, int, int, int]]:
-    """The seccomp-BPF program as (code, jt, jf, k) tuples, for ``arch_name`` (os.uname().machine)."""
+def build_filter(
+    arch_name: str, network: bool, unix_sockets: bool = False
+) -> list[tuple[int, int, int, int]]:
+    """The seccomp-BPF program as (code, jt, jf, k) tuples, for ``arch_name`` (os.uname().machine).
+
+    Without ``network`` only unix and routing-netlink sockets may be created; without
+    ``unix_sockets`` no unix socket may be (socketpair() still works): connecting to one by path
+    reaches whatever daemon listens there (docker, D-Bus, a database), outside any sandbox.
+    """
     arch = ARCHES.get(arch_name)
     if arch is None:
         raise ConfineError(f"no seccomp syscall table for architecture {arch_name}")
@@ -208,7 +215,8 @@ def build_filter(arch_name: str, network: bool) -> list[tuple[int, int, int, int
     # Returning ENOSYS makes libc fall back to clone(), whose flags we can inspect (clone3's
     # live in memory that seccomp cannot read).
     prog.append((_BPF_JMP_JEQ_K, "enosys", 0, nr["clone3"]))
-    if not network:
+    filter_sockets = not (network and unix_sockets)
+    if filter_sockets:
         prog.append((_BPF_JMP_JEQ_K, "socket", 0, nr["socket"]))
     prog += [
         (_BPF_JMP_JEQ_K, "ioctl", 0, nr["ioctl"]),
@@ -216,11 +224,16 @@ def build_filter(arch_name: str, network: bool) -> list[tuple[int, int, int, int
         (_BPF_JMP_JEQ_K, "clone", 0, nr["clone"]),
         (_BPF_RET_K, 0, 0, _RET_ALLOW),
     ]
-    if not network:
+    if filter_sockets:
         prog += [
             "socket",
             (_BPF_LD_W_ABS, 0, 0, _arg_low(0)),
-            (_BPF_JMP_JEQ_K, "allow", 0, _AF_UNIX),
+            (_BPF_JMP_JEQ_K, "allow" if unix_sockets else "eperm", 0, _AF_UNIX),
+        ]
+    if filter_sockets and network:
+        prog.append((_BPF_RET_K, 0, 0, _RET_ALLOW))  # every other family
+    elif filter_sockets:
+        prog += [
             (_BPF_JMP_JEQ_K, 0, "eperm", _AF_NETLINK),
             # Routing netlink only reads interface state (getaddrinfo uses it); others can reach
             # audit, netfilter or socket diagnostics.
@@ -271,16 +284,22 @@ def build_filter(arch_name: str, network: bool) -> list[tuple[int, int, int, int
     return out
 
 
-def install_seccomp(network: bool) -> None:
+def filter_bytes(network: bool, unix_sockets: bool) -> bytes:
+    """The filter for this machine as the kernel's ``struct sock_filter`` array (what
+    ``bwrap --seccomp FD`` reads)."""
+    prog = build_filter(os.uname().machine, network, unix_sockets)
+    return b"".join(struct.pack("=HBBI", *insn) for insn in prog)
+
+
+def install_seccomp(network: bool, unix_sockets: bool = False) -> None:
     """Install the filter on this thread; with no_new_privs set it needs no privilege."""
-    prog = build_filter(os.uname().machine, network)
-    raw = b"".join(struct.pack("=HBBI", *insn) for insn in prog)
+    raw = filter_bytes(network, unix_sockets)
     buf = ctypes.create_string_buffer(raw, len(raw))
 
     class SockFprog(ctypes.Structure):
         _fields_ = (("len", ctypes.c_ushort), ("filter", ctypes.c_void_p))
 
-    fprog = SockFprog(len(prog), ctypes.addressof(buf))
+    fprog = SockFprog(len(raw) // 8, ctypes.addressof(buf))
     lib = libc()
     if lib.prctl(_PR_SET_SECCOMP, ctypes.c_ulong(_SECCOMP_MODE_FILTER), ctypes.byref(fprog), 0, 0):
         raise errno_error("installing the seccomp filter")

@@ -39,6 +39,7 @@ class ProcessSpec:
     timeout: float | None = None
     kill_grace: float = 2.0
     preexec: Callable[[], None] | None = None
+    pass_fds: tuple[int, ...] = ()  # inherited by the process (e.g. bwrap's seccomp filter)
     # Marks every process of the run (see proctree); recorded so a crashed run can be cleaned up later.
     token: str = field(default_factory=lambda: uuid.uuid4().hex)
 
@@ -181,6 +182,7 @@ def run_process(
         start_new_session=True,
         preexec_fn=preexec,  # noqa: PLW1509 - PR_SET_PDEATHSIG must be set in the child before exec
         close_fds=True,
+        pass_fds=spec.pass_fds,
     )
     if on_start is not None:
         on_start(proc.pid)

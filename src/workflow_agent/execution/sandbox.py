@@ -2,7 +2,8 @@
 
 Preferred: bubblewrap with every namespace unshared (network only when declared), a read-only
 root, the work dir and declared paths writable, a private /tmp, secret files and folders masked,
-all capabilities dropped, nested user namespaces disabled and a cleared environment. Where user
+all capabilities dropped, nested user namespaces disabled, a cleared environment, and the
+launcher's seccomp filter (no unix sockets unless declared, no ptrace, mounts, keyrings...). Where user
 namespaces are blocked: the Landlock + seccomp launcher (``confine``). Where neither works:
 resource limits only, with a warning on every run. ``--sandbox none`` exists and says so loudly.
 """
@@ -122,17 +123,38 @@ class SandboxPolicy:
     state_dir: Path  # WORKFLOW_HOME: masked, so a run cannot read other runs' history or tamper with versions
     code_path: Path
     network: bool = False
+    unix_sockets: bool = False  # may connect to local daemons (docker, D-Bus, databases) by socket path
     write: tuple[Path, ...] = ()
     read: tuple[Path, ...] = ()
     extra_exec: tuple[Path, ...] = ()  # e.g. a dependency environment inside WORKFLOW_HOME
 
 
+def seccomp_fd(unix_sockets: bool) -> int:
+    """A readable pipe holding the seccomp filter for ``bwrap --seccomp FD``; the caller passes
+    it to bwrap and closes it. Network families are left to the network namespace."""
+    from workflow_agent.execution.confine_seccomp import filter_bytes
+
+    raw = filter_bytes(network=True, unix_sockets=unix_sockets)
+    read, write = os.pipe()
+    try:
+        os.write(write, raw)  # a few hundred bytes: far below the pipe's buffer
+    finally:
+        os.close(write)
+    return read
+
+
 @functools.cache
 def _bwrap_problem(bwrap: str) -> str | None:
     """Run the real sandbox once around `true`; the error text if it cannot start here."""
+    try:
+        fd = seccomp_fd(unix_sockets=False)
+    except Exception as exc:  # any failure (e.g. no syscall table for this CPU) rules the filter out
+        return f"cannot build the seccomp filter: {exc}"
     argv = [
         bwrap,
         *BASE_MOUNTS,
+        "--seccomp",
+        str(fd),
         "--unshare-all",
         "--unshare-user",
         "--disable-userns",
@@ -143,9 +165,11 @@ def _bwrap_problem(bwrap: str) -> str | None:
         "true",
     ]
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=20, check=False)
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=20, check=False, pass_fds=(fd,))
     except (OSError, subprocess.TimeoutExpired) as exc:
         return str(exc)
+    finally:
+        os.close(fd)
     if proc.returncode != 0:
         return proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"
     return None
@@ -237,8 +261,11 @@ def _mask(target: Path) -> list[str]:
     return ["--tmpfs", str(target)] if target.is_dir() else ["--ro-bind", "/dev/null", str(target)]
 
 
-def bwrap_argv(bwrap: str, policy: SandboxPolicy, argv: list[str], env: Mapping[str, str]) -> list[str]:
-    """The full bubblewrap command line for ``argv`` under ``policy``."""
+def bwrap_argv(
+    bwrap: str, policy: SandboxPolicy, argv: list[str], env: Mapping[str, str], *, seccomp: int | None
+) -> list[str]:
+    """The full bubblewrap command line for ``argv`` under ``policy``; ``seccomp`` is the fd of
+    :func:`seccomp_fd` (to pass to the process), or None to run without the filter."""
     args = [
         bwrap,
         *BASE_MOUNTS,
@@ -282,6 +309,8 @@ def bwrap_argv(bwrap: str, policy: SandboxPolicy, argv: list[str], env: Mapping[
         str(policy.workdir),
         "--clearenv",
     ]
+    if seccomp is not None:
+        args += ["--seccomp", str(seccomp)]
     for name, value in env.items():
         args += ["--setenv", name, value]
     return [*args, "--", *argv]
@@ -290,6 +319,7 @@ def bwrap_argv(bwrap: str, policy: SandboxPolicy, argv: list[str], env: Mapping[
 def describe(mode: Isolation, policy: SandboxPolicy) -> str:
     """One line saying what a run may touch, for the run banner and `doctor`."""
     net = "network allowed" if policy.network else "no network"
+    net += "; unix sockets allowed" if policy.unix_sockets else "; no unix sockets"
     writable = ", ".join(str(p) for p in (policy.workdir, *policy.write))
     if mode is Isolation.BWRAP:
         return f"sandbox: bubblewrap; writable: {writable}; {net}; secrets masked"
