@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import Cli, ScriptMaker
+from workflow_agent.execution import sandbox
 from workflow_agent.execution.sandbox import Isolation, probe
 
 WORKFLOW = [sys.executable, "-m", "workflow_agent"]
@@ -314,6 +316,86 @@ def test_declared_unix_sockets_reach_the_daemon(
     assert "connected" in proc.stdout
     wait_for(received)
     assert received == [b"hello daemon"]
+
+
+@pytest.fixture
+def host_fifo() -> Iterator[tuple[Path, list[bytes]]]:
+    """A FIFO in the host's /run read by a host process, like systemd's /run/initctl."""
+    if not os.access("/run", os.W_OK):
+        pytest.skip("needs a writable /run (run as root) to plant a FIFO there")
+    path = Path("/run") / f"workflow-test-{os.getpid()}-{time.monotonic_ns()}.fifo"
+    os.mkfifo(path, 0o600)
+    received: list[bytes] = []
+    stop = threading.Event()
+
+    def read() -> None:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            while not stop.is_set():
+                try:
+                    data = os.read(fd, 1024)
+                except BlockingIOError:
+                    data = b""
+                if data:
+                    received.append(data)
+                time.sleep(0.02)
+        finally:
+            os.close(fd)
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    try:
+        yield path, received
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        path.unlink()
+
+
+def test_host_run_folder_is_private(
+    tmp_path: Path, workdir: Path, host_fifo: tuple[Path, list[bytes]]
+) -> None:
+    path, received = host_fifo
+    code = f"test -p {path} && echo fifo-visible\necho 0 > {path}\nexit 0\n"
+    add("initctl", code, tmp_path)
+    proc = wf("run", "initctl")
+    assert proc.returncode == 0, proc.stderr
+    assert "fifo-visible" not in proc.stdout
+    time.sleep(0.2)
+    assert received == [], "the write went to the run's own /run"
+    # Declaring unix sockets grants the host's daemons, and with them the host's /run.
+    add("initctl-granted", code, tmp_path, "  unix_sockets: true\n")
+    proc = wf("run", "initctl-granted")
+    assert "fifo-visible" in proc.stdout
+    deadline = time.monotonic() + 5
+    while not received and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert received == [b"0\n"]
+
+
+def test_resolver_config_linked_into_run_stays_readable(
+    cli: Cli, script: ScriptMaker, workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # systemd-resolved machines link /etc/resolv.conf into /run: network workflows need it.
+    if not os.access("/run", os.W_OK):
+        pytest.skip("needs a writable /run (run as root) to plant the resolver file there")
+    folder = Path("/run") / f"workflow-test-resolve-{os.getpid()}-{time.monotonic_ns()}"
+    folder.mkdir()
+    try:
+        (folder / "stub-resolv.conf").write_text("nameserver 127.0.0.53\n")
+        (folder / "other").write_text("not kept\n")
+        link = tmp_path / "resolv.conf"
+        link.symlink_to(folder / "stub-resolv.conf")
+        monkeypatch.setattr(sandbox, "RESOLV_CONF", link)
+        code = f"cat {folder}/stub-resolv.conf\ncat {folder}/other || echo other-hidden\n"
+        assert cli("add", "resolver", "--file", str(script("r.sh", code))).exit_code == 0
+        ran = cli("run", "resolver", "-q", "--json")
+        assert ran.exit_code == 0, ran.stderr
+        out = json.loads(ran.stdout)["stdout"]
+        assert "nameserver 127.0.0.53" in out
+        assert "other-hidden" in out
+    finally:
+        shutil.rmtree(folder)
 
 
 def test_background_child_outliving_the_timeout_is_killed(tmp_path: Path, workdir: Path) -> None:

@@ -1,9 +1,10 @@
 """Isolation policy for a run, turned into the argv that enforces it.
 
 Preferred: bubblewrap with every namespace unshared (network only when declared), a read-only
-root, the work dir and declared paths writable, a private /tmp, secret files and folders masked,
-all capabilities dropped, nested user namespaces disabled, a cleared environment, and the
-launcher's seccomp filter (no unix sockets unless declared, no ptrace, mounts, keyrings...). Where user
+root, the work dir and declared paths writable, a private /tmp and /run (the host's /run only
+with declared unix sockets), secret files and folders masked, all capabilities dropped, nested
+user namespaces disabled, a cleared environment, and the launcher's seccomp filter (no unix
+sockets unless declared, no ptrace, mounts or keyrings). Where user
 namespaces are blocked: the Landlock + seccomp launcher (``confine``). Where neither works:
 resource limits only, with a warning on every run. ``--sandbox none`` exists and says so loudly.
 """
@@ -105,6 +106,8 @@ ENV_ALLOW = (
 ENV_ALLOW_PREFIXES = ("LC_", "WORKFLOW_")
 # Every sandbox starts from these: the host's root read-only, a fresh /dev and /proc.
 BASE_MOUNTS = ("--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc")
+# On systemd-resolved machines this links into /run, which runs get a private copy of.
+RESOLV_CONF = Path("/etc/resolv.conf")
 
 
 @dataclass(frozen=True)
@@ -276,6 +279,8 @@ def bwrap_argv(
         "--tmpfs",
         "/dev/shm",
     ]
+    if not policy.unix_sockets:
+        args += _private_run()
     writable = (policy.workdir, *policy.write)
     for path in writable:
         if not path.exists():
@@ -314,6 +319,17 @@ def bwrap_argv(
     for name, value in env.items():
         args += ["--setenv", name, value]
     return [*args, "--", *argv]
+
+
+def _private_run() -> list[str]:
+    """An empty /run: it holds the host's daemon sockets and FIFOs (/run/initctl takes shutdown
+    requests from root), which the filesystem's read-only flag does not stop. Only the resolver
+    configuration is kept, for workflows that declare network."""
+    args = ["--tmpfs", "/run"]
+    resolv = Path(os.path.realpath(RESOLV_CONF))
+    if resolv.is_relative_to("/run") and resolv.is_file():
+        args += ["--ro-bind", str(resolv), str(resolv)]
+    return args
 
 
 def describe(mode: Isolation, policy: SandboxPolicy) -> str:
