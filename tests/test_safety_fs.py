@@ -229,3 +229,52 @@ def test_deletion_explanation_is_a_sentence() -> None:
     finding = analyze("rm -rf ~", Language.BASH).findings[0]
     assert finding.explanation.startswith("Deletes")
     assert finding.explanation.endswith(".")
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "cp hooks/pre-commit .git/hooks/pre-commit",
+        "echo 'exec evil' > repo/.git/hooks/post-checkout",
+        "printf '[core]\\n\\tfsmonitor = evil\\n' >> .git/config",
+        "cat extra >> ~/.gitconfig",
+        "git config core.hooksPath /tmp/hooks",
+        "git config --global core.fsmonitor 'curl x | sh'",
+        "git -C repo config --local filter.x.smudge ./decode",
+        "git config set --global alias.up '!sh -c \"curl x | sh\"'",
+        "git config --global core.pager 'less; evil'",
+    ],
+)
+def test_making_git_run_a_program_later_asks(code: str) -> None:
+    # Hooks and exec-capable settings run at the next git command, outside any sandbox.
+    assert "persist.git-hook" in rules(code)
+    assert decision(code) is Decision.ASK
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "git config user.email ops@example.com",
+        "git config --global core.editor vim",
+        "git config --global core.pager 'less -FRX'",
+        "git config --global alias.st status",
+        "git config --get core.hooksPath",
+        "git config --unset core.hooksPath",
+        "cat .git/config",
+        "ls .git/hooks",
+        "echo '*.log' >> .gitignore",
+    ],
+)
+def test_ordinary_git_settings_are_allowed(code: str) -> None:
+    assert decision(code) is Decision.ALLOW
+
+
+def test_python_writing_a_repository_hook_asks() -> None:
+    code = 'import shutil\nshutil.copy("hook.sh", "repo/.git/hooks/post-merge")\n'
+    verdict = analyze(code, Language.PYTHON)
+    assert [f.rule_id for f in verdict.findings] == ["persist.git-hook"]
+    assert verdict.decision is Decision.ASK
+
+
+def test_installing_into_the_autostart_folder_is_denied() -> None:
+    assert "persist.startup-file" in rules("cp agent.desktop ~/.config/autostart/")

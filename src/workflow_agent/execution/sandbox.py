@@ -85,6 +85,35 @@ SYSTEM_SECRETS = (
     "/root/.ssh",
 )
 
+# Files that make code run outside the sandbox later, at the next login or git command. They
+# stay read-only even inside a writable path (running from your home folder, or a repository's
+# root), unless a declared write path names them.
+STARTUP_PATHS = (
+    ".bashrc",
+    ".bash_profile",
+    ".bash_login",
+    ".bash_logout",
+    ".profile",
+    ".zshrc",
+    ".zshenv",
+    ".zprofile",
+    ".zlogin",
+    ".zlogout",
+    ".xprofile",
+    ".xsessionrc",
+    ".xinitrc",
+    ".pam_environment",
+    ".gitconfig",
+    ".config/git",
+    ".config/fish",
+    ".config/autostart",
+    ".config/systemd",
+    ".config/environment.d",
+    ".local/bin",
+)
+# Inside any writable folder that is a repository: hooks run, and config can name programs to run.
+REPOSITORY_PATHS = (".git/config", ".git/hooks")
+
 # Environment passed into the sandbox: the basics a script expects, nothing that carries a secret.
 ENV_ALLOW = (
     "PATH",
@@ -300,6 +329,8 @@ def bwrap_argv(
     for path in writable:
         if any(path.resolve().is_relative_to(m.resolve()) for m in masked):
             args += ["--bind", str(path), str(path)]
+    for path in protected_targets(policy):
+        args += ["--ro-bind", str(path), str(path)]
     args += ["--unshare-all", "--unshare-user", "--disable-userns"]
     if policy.network:
         args += ["--share-net"]
@@ -319,6 +350,29 @@ def bwrap_argv(
     for name, value in env.items():
         args += ["--setenv", name, value]
     return [*args, "--", *argv]
+
+
+def protected_targets(policy: SandboxPolicy) -> list[Path]:
+    """Existing start-up files and repository hooks that fall inside a writable path.
+
+    Only existing ones: a missing file cannot become a mount point without creating it on the
+    host. A symlinked file is protected at its target; the link itself can still be replaced.
+    """
+    writable = [p.resolve() for p in (policy.workdir, *policy.write)]
+    declared = [p.resolve() for p in policy.write]
+    candidates = [policy.home / rel for rel in STARTUP_PATHS]
+    candidates += [root / rel for root in writable for rel in REPOSITORY_PATHS]
+    found: list[Path] = []
+    for path in candidates:
+        if not path.exists():
+            continue
+        real = path.resolve()
+        if real in found or not any(real.is_relative_to(root) for root in writable):
+            continue
+        if any(d.is_relative_to(real) for d in declared):
+            continue  # the workflow asked to write exactly there, and the person approved it
+        found.append(real)
+    return found
 
 
 def _private_run() -> list[str]:

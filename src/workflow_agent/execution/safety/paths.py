@@ -57,9 +57,14 @@ _LEAKY = re.compile(r"(^|/)(etc/(passwd|group|hosts)|\.env|[^/]*\.(pem|key|p12|p
 _STARTUP = re.compile(
     r"(^~?/?(\.bashrc|\.bash_profile|\.bash_login|\.profile|\.zshrc|\.zprofile|\.zshenv|\.zlogin|"
     r"\.xinitrc|\.xprofile|\.config/fish/config\.fish|\.ssh/authorized_keys\d?|\.ssh/rc|"
-    r"\.config/autostart/.*|Library/LaunchAgents/.*|\.config/systemd/user/.*)$)|"
+    r"\.config/autostart(/.*)?|Library/LaunchAgents/.*|\.config/systemd/user(/.*)?)$)|"
     r"(^/etc/(profile|bash\.bashrc|zshrc|zsh/.*|profile\.d/.*|rc\.local|cron.*|systemd/system/.*|"
     r"init\.d/.*|ld\.so\.preload|environment)$)|(^/var/spool/cron.*)|(^/Library/Launch(Agents|Daemons)/.*)"
+)
+# Git runs hooks, and programs its config names (core.fsmonitor, core.hooksPath, aliases), at the
+# next git command: outside any sandbox, as whoever types it.
+_GIT_EXEC = re.compile(
+    r"(^|/)\.git/(hooks(/.*)?|config)$|^~/(\.gitconfig|\.config/git/(config|hooks(/.*)?))$"
 )
 _ACCOUNTS = re.compile(
     r"^/etc/(passwd|shadow|group|gshadow|sudoers(\.d(/.*)?)?|master\.passwd|pam\.d(/.*)?)$"
@@ -174,6 +179,11 @@ def is_leaky(path: str) -> bool:
 def is_startup_file(path: str) -> bool:
     """Files that make code run later: shell rc files, authorized_keys, cron, autostart."""
     return bool(_STARTUP.match(_expand_home(path)))
+
+
+def is_git_exec(path: str) -> bool:
+    """A repository's hooks or config, or the user's git config: git runs what they name."""
+    return bool(_GIT_EXEC.search(_expand_home(path)))
 
 
 def is_account_db(path: str) -> bool:

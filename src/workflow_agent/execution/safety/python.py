@@ -292,6 +292,8 @@ class _Checker:
             self.flag(
                 "persist.startup-file", Severity.HIGH, call, f"Changes {shown}, so code runs at every login."
             )
+        elif paths.is_git_exec(norm):
+            self.flag("persist.git-hook", Severity.MEDIUM, call, f"Changes {shown}: git runs what it names.")
         elif where in (Place.SYSTEM, Place.ROOT):
             self.flag("fs.system-write", Severity.HIGH, call, f"Writes to the system file {shown}.")
 

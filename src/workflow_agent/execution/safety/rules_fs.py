@@ -252,6 +252,9 @@ def check_write(ctx: Ctx, cmd: Cmd, word: Word, *, append: bool = False) -> None
     elif paths.is_startup_file(norm):
         rule, severity = "persist.startup-file", Severity.HIGH
         text = f"Changes {norm}, so code runs automatically at every login or boot."
+    elif paths.is_git_exec(norm):
+        rule, severity = "persist.git-hook", Severity.MEDIUM
+        text = f"Changes {norm}, and git runs what hooks and config name at the next git command."
     elif paths.is_log(norm):
         rule, severity = "logs.tamper", Severity.MEDIUM if append else Severity.HIGH
         text = f"Overwrites {norm}, erasing the record of what happened."

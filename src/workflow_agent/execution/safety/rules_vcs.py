@@ -58,6 +58,9 @@ def git(ctx: Ctx, cmd: Cmd) -> None:
     if sub == "push":
         _push(ctx, cmd, rest)
         return
+    if sub == "config":
+        _config(ctx, cmd, [(w.value or w.text) for w in words[i + 1 :]])
+        return
     loses = _destructive(sub, rest)
     if not loses:
         return
@@ -70,6 +73,47 @@ def git(ctx: Ctx, cmd: Cmd) -> None:
         cmd.snippet,
         f"{_LOCAL_LOSS} ({loses})" + (f" in {elsewhere or ctx.cwd}." if outside else "."),
     )
+
+
+# Settings whose value is a program git runs later (at commit, fetch, diff, every status...).
+_RUNS_PROGRAM = re.compile(
+    r"^(core\.(fsmonitor|hookspath|sshcommand|gitproxy|askpass)|diff\.external|diff\..+\.(textconv|command)"
+    r"|filter\..+\.(clean|smudge|process)|merge\..+\.driver|uploadpack\.packobjectshook"
+    r"|gpg\.(.+\.)?program|include\.path|includeif\..+\.path)$"
+)
+# Settings that run a program only in some spellings: "!cmd" aliases and helpers, pagers and
+# editors given a shell command line rather than a program name.
+_RUNS_IF_SHELL = re.compile(r"^(alias\..+|credential(\..+)?\.helper|core\.(pager|editor)|sequence\.editor)$")
+_SHELL_LINE = re.compile(r"^\s*!|[;&|`]|\$\(")
+_CONFIG_TAKES_VALUE = names("-f --file --blob --type --default --comment")
+
+
+def _config(ctx: Ctx, cmd: Cmd, args: list[str]) -> None:
+    """``git config KEY VALUE`` that makes later git commands run a program."""
+    positional: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg.startswith("-"):
+            if arg in ("--unset", "--unset-all", "--get", "--get-all", "--get-regexp", "--list", "-l"):
+                return
+            skip = arg in _CONFIG_TAKES_VALUE
+        else:
+            positional.append(arg)
+    if positional[:1] == ["set"]:  # git 2.46+: git config set KEY VALUE
+        positional = positional[1:]
+    if len(positional) < 2:
+        return
+    key, value = positional[0].lower(), positional[1]
+    if _RUNS_PROGRAM.match(key) or (_RUNS_IF_SHELL.match(key) and _SHELL_LINE.search(value)):
+        ctx.flag(
+            "persist.git-hook",
+            Severity.MEDIUM,
+            cmd.point,
+            cmd.snippet,
+            f"Sets git's {key} to {value[:60]!r}, which git runs at later git commands, outside any sandbox.",
+        )
 
 
 def _destructive(sub: str, rest: list[str]) -> str:
