@@ -174,6 +174,29 @@ def _time(
     print(f"  {'ratio analyze/parse':<23}: {full / base:7.1f}x")
 
 
+def scaling() -> None:
+    """How analysis time grows with script length; the largest size under 100 ms is the figure
+    that matters for scripts people really keep (tens to hundreds of lines)."""
+    print()
+    print(f"{'lines':>7}{'bash analyze':>15}{'bash parse':>13}{'Python analyze':>17}{'ast.parse':>12}")
+    for lines in (100, 300, 1_000, 3_000, 10_000):
+        cells = _scaling_row(lines)
+        widths = (12, 10, 14, 9)
+        print(f"{lines:>7}" + "".join(f"{c * 1000:>{w}.1f} ms" for c, w in zip(cells, widths, strict=True)))
+
+
+def _scaling_row(lines: int) -> list[float]:
+    bash, python = generate_script(lines), generate_python(lines)
+    analyze(bash, Language.BASH)
+    analyze(python, Language.PYTHON)
+    return [
+        _median_seconds(lambda: analyze(bash, Language.BASH)),
+        _median_seconds(lambda: parse(bash)),
+        _median_seconds(lambda: analyze(python, Language.PYTHON)),
+        _median_seconds(lambda: ast.parse(python)),
+    ]
+
+
 def confusion() -> None:
     """Decisions per corpus: dangerous split by the source prefix of its category."""
     table: dict[str, Counter[str]] = defaultdict(Counter)
@@ -203,6 +226,7 @@ def _row(label: str, counts: Counter[str]) -> None:
 def main() -> int:
     """Print timing and the confusion table; exit 1 when the corpora are missing."""
     timing()
+    scaling()
     try:
         confusion()
     except CorpusMissing as exc:
