@@ -6,6 +6,7 @@ permissions (network, writable paths) really work, so the negatives cannot pass 
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -71,11 +72,9 @@ def last_run() -> dict[str, object]:
     return rows[0]
 
 
-@pytest.fixture
-def listener() -> Iterator[tuple[int, list[bytes]]]:
-    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    server.bind(("127.0.0.1", 0))
+@contextlib.contextmanager
+def serving(server: socket.socket) -> Iterator[list[bytes]]:
+    """Accept connections on a bound ``server`` in a thread; yields what each one sent."""
     server.listen(5)
     server.settimeout(0.2)
     received: list[bytes] = []
@@ -96,10 +95,21 @@ def listener() -> Iterator[tuple[int, list[bytes]]]:
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    yield server.getsockname()[1], received
-    stop.set()
-    thread.join(timeout=5)
-    server.close()
+    try:
+        yield received
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        server.close()
+
+
+@pytest.fixture
+def listener() -> Iterator[tuple[int, list[bytes]]]:
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("127.0.0.1", 0))
+    with serving(server) as received:
+        yield server.getsockname()[1], received
 
 
 @pytest.fixture
@@ -107,32 +117,12 @@ def unix_listener() -> Iterator[tuple[Path, list[bytes]]]:
     """A local daemon's socket outside /tmp (which is private in the sandbox), like /run/docker.sock."""
     folder = Path.home() / ".cache" / f"wf-sock-{os.getpid()}-{time.monotonic_ns()}"
     folder.mkdir(parents=True)
-    path = folder / "daemon.sock"
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(str(path))
-    server.listen(5)
-    server.settimeout(0.2)
-    received: list[bytes] = []
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except TimeoutError:
-                continue
-            with conn:
-                conn.settimeout(2)
-                received.append(conn.recv(1024) or b"<connected>")
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
+    server.bind(str(folder / "daemon.sock"))
     try:
-        yield path, received
+        with serving(server) as received:
+            yield folder / "daemon.sock", received
     finally:
-        stop.set()
-        thread.join(timeout=5)
-        server.close()
         shutil.rmtree(folder, ignore_errors=True)
 
 
