@@ -264,6 +264,29 @@ def test_start_up_files_and_repository_hooks_stay_read_only(tmp_path: Path, fake
     assert "Read-only file system" in proc.stderr
 
 
+@pytest.mark.parametrize("mode", ["bwrap", "landlock"])
+def test_a_run_that_touches_start_up_files_says_so(tmp_path: Path, fake_home: Path, mode: str) -> None:
+    # bwrap cannot protect a file that does not exist yet, and Landlock protects none: the run
+    # must at least tell the person, and history keep it.
+    if mode == "landlock" and not landlock_usable():
+        pytest.skip("the kernel offers no Landlock/seccomp")
+    home = fake_home
+    (home / ".bashrc").write_text("# rc\n")
+    code = "echo 'evil' > ~/.bash_profile\necho 'evil' >> ~/.bashrc || true\necho done > out.txt\n"
+    add("sneaky", code, tmp_path)
+    proc = subprocess.run(
+        [*WORKFLOW, "run", "sneaky", "--force", "--yes", "--sandbox", mode], input="sneaky\n",
+        capture_output=True, text=True, cwd=home, env={**os.environ, "HOME": str(home)}, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    changed = "changed ~/.bashrc" if mode == "landlock" else "created ~/.bash_profile"
+    assert "created ~/.bash_profile" in proc.stderr
+    assert changed in proc.stderr
+    if mode == "bwrap":
+        assert "changed ~/.bashrc" not in proc.stderr, "an existing one stayed read-only"
+    assert changed in str(last_run()["error_message"])
+
+
 def test_a_declared_write_path_inside_a_protected_folder_is_writable(tmp_path: Path, fake_home: Path) -> None:
     home = fake_home
     (home / ".local" / "bin").mkdir(parents=True)

@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from workflow_agent.execution import sandbox
-from workflow_agent.execution.sandbox import SandboxPolicy, bwrap_argv, protected_targets
+from workflow_agent.execution.sandbox import (
+    SandboxPolicy,
+    bwrap_argv,
+    protected_targets,
+    startup_changes,
+    startup_snapshot,
+)
 
 
 def policy(home: Path, workdir: Path, **kw: object) -> SandboxPolicy:
@@ -91,3 +97,20 @@ def test_run_is_private_unless_unix_sockets_are_declared(
     monkeypatch.setattr(sandbox, "RESOLV_CONF", tmp_path / "resolv.conf")
     (tmp_path / "resolv.conf").write_text("nameserver 10.0.0.1\n")
     assert sandbox._private_run() == ["--tmpfs", "/run"]
+
+
+def test_start_up_changes_are_named(home: Path, tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    (repo / ".git" / "hooks").mkdir(parents=True)
+    before = startup_snapshot(policy(home, home, write=(repo,)))
+    assert startup_changes(before, home) is None
+    (home / ".bashrc").write_text("# rc, and more\n")
+    (home / ".zshrc").write_text("evil\n")
+    (home / ".config" / "systemd").rmdir()
+    (repo / ".git" / "config").write_text("[core]\n")
+    note = startup_changes(before, home)
+    assert note is not None
+    assert "changed ~/.bashrc" in note
+    assert "created ~/.zshrc" in note
+    assert "removed ~/.config/systemd" in note
+    assert f"created {repo}/.git/config" in note

@@ -7,7 +7,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from workflow_agent.core.settings import Settings
@@ -27,6 +27,12 @@ class Prepared:
     warning: str | None
     scratch: Path | None = None  # a private temp folder made for this run
     pass_fds: tuple[int, ...] = ()  # open in this process until cleanup: the run inherits them
+    startup: sandbox.Snapshot = field(default_factory=dict)  # start-up files as they were before
+    home: Path = Path("~")
+
+    def startup_note(self) -> str | None:
+        """What the run did to start-up files and repository hooks, if anything."""
+        return sandbox.startup_changes(self.startup, self.home)
 
     def cleanup(self) -> None:
         for fd in self.pass_fds:
@@ -71,8 +77,10 @@ def prepare(
         write=_paths(permissions.write, cwd),
         read=_paths(permissions.read, cwd),
     )
+    before = sandbox.startup_snapshot(policy)
     if mode is Isolation.NONE:
-        return Prepared(argv, dict(env), mode, sandbox.describe(mode, policy), sandbox.describe(mode, policy))
+        loud = sandbox.describe(mode, policy)
+        return Prepared(argv, dict(env), mode, loud, loud, startup=before, home=policy.home)
     keep = set(workflow.config.env_vars) | param_names | set(permissions.secrets) | set(RUN_VARS)
     clean = sandbox.sandbox_env(env, keep)
     if mode is Isolation.BWRAP:
@@ -84,7 +92,9 @@ def prepare(
         except BaseException:
             os.close(fd)
             raise
-        return Prepared(wrapped, clean, mode, sandbox.describe(mode, policy), None, pass_fds=(fd,))
+        return Prepared(
+            wrapped, clean, mode, sandbox.describe(mode, policy), None, None, (fd,), before, policy.home
+        )
     if mode is Isolation.LANDLOCK:
         from workflow_agent.execution.confine import confine_argv
 
@@ -104,6 +114,10 @@ def prepare(
             *argv,
         ]
         warning = "bubblewrap is unusable here; running under Landlock + seccomp (see `workflow doctor`)"
-        return Prepared(wrapped, clean, mode, sandbox.describe(mode, policy), warning, scratch)
+        return Prepared(
+            wrapped, clean, mode, sandbox.describe(mode, policy), warning, scratch, (), before, policy.home
+        )
     warning = "no filesystem or network isolation here: resource limits only (see `workflow doctor`)"
-    return Prepared(list(argv), clean, mode, sandbox.describe(mode, policy), warning)
+    return Prepared(
+        list(argv), clean, mode, sandbox.describe(mode, policy), warning, startup=before, home=policy.home
+    )

@@ -138,6 +138,9 @@ def run_workflow(
         raise ValidationError(f"could not start {workflow.name}: {exc}") from None
     finally:
         prepared.cleanup()
+    note = prepared.startup_note()
+    if note is not None:
+        result = replace(result, notes=[*result.notes, note])
     status = _status(result)
     diagnosis = None
     try:

@@ -352,27 +352,67 @@ def bwrap_argv(
     return [*args, "--", *argv]
 
 
+def _startup_candidates(policy: SandboxPolicy) -> list[Path]:
+    """Where start-up files and repository hooks would be, if inside a writable path."""
+    writable = [p.resolve() for p in (policy.workdir, *policy.write)]
+    candidates = [policy.home / rel for rel in STARTUP_PATHS]
+    candidates += [root / rel for root in writable for rel in REPOSITORY_PATHS]
+    inside: list[Path] = []
+    for path in candidates:
+        real = Path(os.path.realpath(path))
+        if real not in inside and any(real.is_relative_to(root) for root in writable):
+            inside.append(real)
+    return inside
+
+
 def protected_targets(policy: SandboxPolicy) -> list[Path]:
     """Existing start-up files and repository hooks that fall inside a writable path.
 
     Only existing ones: a missing file cannot become a mount point without creating it on the
-    host. A symlinked file is protected at its target; the link itself can still be replaced.
+    host (see :func:`startup_snapshot` for how a run that creates one is reported). A symlinked
+    file is protected at its target; the link itself can still be replaced.
     """
-    writable = [p.resolve() for p in (policy.workdir, *policy.write)]
     declared = [p.resolve() for p in policy.write]
-    candidates = [policy.home / rel for rel in STARTUP_PATHS]
-    candidates += [root / rel for root in writable for rel in REPOSITORY_PATHS]
-    found: list[Path] = []
-    for path in candidates:
-        if not path.exists():
-            continue
-        real = path.resolve()
-        if real in found or not any(real.is_relative_to(root) for root in writable):
-            continue
-        if any(d.is_relative_to(real) for d in declared):
-            continue  # the workflow asked to write exactly there, and the person approved it
-        found.append(real)
-    return found
+    return [
+        path
+        for path in _startup_candidates(policy)
+        if path.exists() and not any(d.is_relative_to(path) for d in declared)
+    ]
+
+
+Snapshot = dict[Path, tuple[int, int] | None]
+
+
+def startup_snapshot(policy: SandboxPolicy) -> Snapshot:
+    """Size and change time of every start-up file or hook folder a run could write (None when
+    missing), to tell the person afterwards what the run created or changed there."""
+    return {path: _state(path) for path in _startup_candidates(policy)}
+
+
+def startup_changes(before: Snapshot, home: Path) -> str | None:
+    """A note naming the start-up files and hooks a run created, changed or removed."""
+    home = Path(os.path.realpath(home))
+    changed: list[str] = []
+    for path, was in before.items():
+        now = _state(path)
+        if now != was:
+            verb = "created" if was is None else "removed" if now is None else "changed"
+            shown = f"~/{path.relative_to(home)}" if path.is_relative_to(home) else str(path)
+            changed.append(f"{verb} {shown}")
+    if not changed:
+        return None
+    return (
+        f"this run {', '.join(changed)}: such files make code run at your next login or git command; "
+        "check them"
+    )
+
+
+def _state(path: Path) -> tuple[int, int] | None:
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return (info.st_size, info.st_mtime_ns)
 
 
 def _private_run() -> list[str]:
