@@ -172,6 +172,7 @@ def _time(
     print(f"  {parser:<23}: {base * 1000:7.1f} ms (median of {RUNS})")
     print(f"  {'analyze()':<23}: {full * 1000:7.1f} ms (median of {RUNS})")
     print(f"  {'ratio analyze/parse':<23}: {full / base:7.1f}x")
+    print(f"  {'target analyze < 100 ms':<23}: {'met' if full < 0.1 else 'NOT met'}")
 
 
 def scaling() -> None:
