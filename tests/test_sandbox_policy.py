@@ -114,3 +114,9 @@ def test_start_up_changes_are_named(home: Path, tmp_path: Path) -> None:
     assert "created ~/.zshrc" in note
     assert "removed ~/.config/systemd" in note
     assert f"created {repo}/.git/config" in note
+
+
+def test_running_from_inside_a_protected_folder_keeps_it_writable(home: Path) -> None:
+    units = home / ".config" / "systemd"
+    assert units not in protected_targets(policy(home, units)), "the work dir stays writable"
+    assert home / ".bashrc" not in protected_targets(policy(home, units)), "outside the work dir anyway"

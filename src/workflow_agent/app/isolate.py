@@ -92,9 +92,8 @@ def prepare(
         except BaseException:
             os.close(fd)
             raise
-        return Prepared(
-            wrapped, clean, mode, sandbox.describe(mode, policy), None, None, (fd,), before, policy.home
-        )
+        banner = sandbox.describe(mode, policy)
+        return Prepared(wrapped, clean, mode, banner, None, pass_fds=(fd,), startup=before, home=policy.home)
     if mode is Isolation.LANDLOCK:
         from workflow_agent.execution.confine import confine_argv
 
@@ -114,9 +113,8 @@ def prepare(
             *argv,
         ]
         warning = "bubblewrap is unusable here; running under Landlock + seccomp (see `workflow doctor`)"
-        return Prepared(
-            wrapped, clean, mode, sandbox.describe(mode, policy), warning, scratch, (), before, policy.home
-        )
+        banner = sandbox.describe(mode, policy)
+        return Prepared(wrapped, clean, mode, banner, warning, scratch, startup=before, home=policy.home)
     warning = "no filesystem or network isolation here: resource limits only (see `workflow doctor`)"
     return Prepared(
         list(argv), clean, mode, sandbox.describe(mode, policy), warning, startup=before, home=policy.home

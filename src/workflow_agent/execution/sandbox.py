@@ -87,7 +87,7 @@ SYSTEM_SECRETS = (
 
 # Files that make code run outside the sandbox later, at the next login or git command. They
 # stay read-only even inside a writable path (running from your home folder, or a repository's
-# root), unless a declared write path names them.
+# root), unless a declared write path or the work dir is one of them or inside one.
 STARTUP_PATHS = (
     ".bashrc",
     ".bash_profile",
@@ -372,7 +372,8 @@ def protected_targets(policy: SandboxPolicy) -> list[Path]:
     host (see :func:`startup_snapshot` for how a run that creates one is reported). A symlinked
     file is protected at its target; the link itself can still be replaced.
     """
-    declared = [p.resolve() for p in policy.write]
+    # Running from inside one, or declaring one writable, names it: the person chose it.
+    declared = [p.resolve() for p in (policy.workdir, *policy.write)]
     return [
         path
         for path in _startup_candidates(policy)
