@@ -231,16 +231,16 @@ def build_filter(
             (_BPF_LD_W_ABS, 0, 0, _arg_low(0)),
             (_BPF_JMP_JEQ_K, "allow" if unix_sockets else "eperm", 0, _AF_UNIX),
         ]
-    if filter_sockets and network:
-        prog.append((_BPF_RET_K, 0, 0, _RET_ALLOW))  # every other family
-    elif filter_sockets:
-        prog += [
-            (_BPF_JMP_JEQ_K, 0, "eperm", _AF_NETLINK),
-            # Routing netlink only reads interface state (getaddrinfo uses it); others can reach
-            # audit, netfilter or socket diagnostics.
-            (_BPF_LD_W_ABS, 0, 0, _arg_low(2)),
-            (_BPF_JMP_JEQ_K, "allow", "eperm", _NETLINK_ROUTE),
-        ]
+        if network:
+            prog.append((_BPF_RET_K, 0, 0, _RET_ALLOW))  # every other family
+        else:
+            prog += [
+                (_BPF_JMP_JEQ_K, 0, "eperm", _AF_NETLINK),
+                # Routing netlink only reads interface state (getaddrinfo uses it); others can
+                # reach audit, netfilter or socket diagnostics.
+                (_BPF_LD_W_ABS, 0, 0, _arg_low(2)),
+                (_BPF_JMP_JEQ_K, "allow", "eperm", _NETLINK_ROUTE),
+            ]
     prog += [
         "ioctl",
         (_BPF_LD_W_ABS, 0, 0, _arg_low(1)),
